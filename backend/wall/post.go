@@ -1,0 +1,91 @@
+package wall
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Limits from the contract.
+const (
+	MaxTextLength      = 500 // Unicode code points, after trimming
+	MaxRequestIDLength = 64
+	DefaultPageLimit   = 50
+	MaxPageLimit       = 100
+)
+
+// TimeLayout is how createdAt is written: RFC 3339, milliseconds, UTC.
+const TimeLayout = "2006-01-02T15:04:05.000Z"
+
+// Post is one message on the wall.
+type Post struct {
+	ID        string    // a ULID assigned by the server; sorts by time
+	Author    string    // the username from the verified token
+	Text      string    // trimmed, 1 to MaxTextLength code points
+	CreatedAt time.Time // the server's clock, millisecond precision
+}
+
+type postJSON struct {
+	ID        string `json:"id"`
+	Author    string `json:"author"`
+	Text      string `json:"text"`
+	CreatedAt string `json:"createdAt"`
+}
+
+// MarshalJSON writes the contract's shape, with createdAt in TimeLayout.
+func (p Post) MarshalJSON() ([]byte, error) {
+	return json.Marshal(postJSON{ID: p.ID, Author: p.Author, Text: p.Text, CreatedAt: FormatTime(p.CreatedAt)})
+}
+
+// UnmarshalJSON reads the contract's shape.
+func (p *Post) UnmarshalJSON(b []byte) error {
+	var v postJSON
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	t, err := ParseTime(v.CreatedAt)
+	if err != nil {
+		return err
+	}
+	*p = Post{ID: v.ID, Author: v.Author, Text: v.Text, CreatedAt: t}
+	return nil
+}
+
+// FormatTime formats t the way the contract writes times.
+func FormatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
+
+// ParseTime reads a time written by FormatTime (or any RFC 3339 time).
+func ParseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return t.UTC(), nil
+}
+
+// NormalizeText trims the text and checks its length; it returns EINVALID when the
+// result is empty or longer than MaxTextLength code points, or not valid UTF-8.
+func NormalizeText(text string) (string, error) {
+	if !utf8.ValidString(text) {
+		return "", Errorf(EINVALID, "Text must be valid UTF-8.")
+	}
+	text = strings.TrimSpace(text)
+	n := utf8.RuneCountInString(text)
+	switch {
+	case n == 0:
+		return "", Errorf(EINVALID, "Text must not be empty.")
+	case n > MaxTextLength:
+		return "", Errorf(EINVALID, "Text is %d characters long; the limit is %d.", n, MaxTextLength)
+	}
+	return text, nil
+}
+
+// ValidateRequestID checks a client's requestId: 1 to 64 characters.
+func ValidateRequestID(id string) error {
+	n := utf8.RuneCountInString(id)
+	if n == 0 || n > MaxRequestIDLength || !utf8.ValidString(id) {
+		return Errorf(EINVALID, "requestId must be 1 to %d characters.", MaxRequestIDLength)
+	}
+	return nil
+}
