@@ -1,0 +1,95 @@
+# Postwall. `make run` serves the whole product on http://127.0.0.1:8080;
+# `make test` runs every test. Both install what they need on first use.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+GO        ?= go
+VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+TOOLS     := $(CURDIR)/.tools
+NODE_DIR  := $(TOOLS)/node
+NODE_BIN  := $(NODE_DIR)/node_modules/.bin
+DYNALITE_VERSION := 4.0.0
+CDK_CLI_VERSION  := 2.1148.1
+LAMBDAS   := api authorizer ws fanout
+
+WASM      := app/site/web/app.wasm
+GO_SOURCES := $(shell find . -name '*.go' -not -path './.tools/*' -not -path './cdk/*' 2>/dev/null) go.mod go.sum
+
+export POSTWALL_DYNALITE := $(NODE_BIN)/dynalite
+
+.PHONY: run build wasm web lambdas test test-go test-cdk lint tools tools-node tools-browser \
+        bench load synth deploy clean
+
+## run: build, then serve everything on http://127.0.0.1:8080 with the embedded store in .data/
+run: build
+	./bin/postwall serve
+
+## build: bin/postwall, one self-contained binary with the PWA inside
+build: bin/postwall
+
+bin/postwall: $(WASM) $(GO_SOURCES)
+	$(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $@ ./backend/cmd/postwall
+
+## wasm: the PWA's app.wasm, precompressed (brotli and gzip) next to it
+wasm: $(WASM)
+
+$(WASM): $(shell find app backend/wall -name '*.go' 2>/dev/null) go.mod go.sum
+	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $@ ./app/cmd/wasm
+	$(GO) run ./app/cmd/precompress $@
+
+## web: the static site for Amplify in build/web, configured from POSTWALL_* variables
+web: $(WASM)
+	rm -rf build/web
+	$(GO) run ./app/cmd/web -out build/web -version "$(VERSION)"
+
+## lambdas: one linux/arm64 bootstrap (and zip) per Lambda under bin/lambda/
+lambdas:
+	@for f in $(LAMBDAS); do \
+	  echo "building lambda $$f"; \
+	  mkdir -p bin/lambda/$$f && \
+	  GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags "-s -w" \
+	    -o bin/lambda/$$f/bootstrap ./backend/cmd/$$f || exit 1; \
+	  rm -f bin/lambda/$$f.zip && (cd bin/lambda/$$f && zip -q -X ../$$f.zip bootstrap) || exit 1; \
+	done
+
+## test: every test (Go with -race, the browser tests, the CDK assertions)
+test: tools build lambdas
+	$(GO) vet ./...
+	$(GO) test -race -timeout 12m $$($(GO) list ./... | grep -v /cdk)
+	$(GO) test -timeout 12m ./cdk/...
+
+## lint: gofmt and go vet
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "not gofmt-ed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+## tools: npm packages into .tools/ (git-ignored) and Debian packages when missing
+tools: tools-node tools-browser
+
+tools-node: $(NODE_BIN)/dynalite $(NODE_BIN)/cdk
+
+$(NODE_BIN)/dynalite $(NODE_BIN)/cdk:
+	mkdir -p $(NODE_DIR)
+	npm install --no-audit --no-fund --prefix $(NODE_DIR) dynalite@$(DYNALITE_VERSION) aws-cdk@$(CDK_CLI_VERSION)
+
+tools-browser:
+	@command -v chromium >/dev/null || { \
+	  echo "installing chromium (browser tests)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@command -v zip >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zip >/dev/null; }
+
+## bench: the benchmarks whose figures are in README.md's Performance section
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./backend/...
+
+## synth: the CloudFormation template in cdk/cdk.out
+synth: tools-node lambdas
+	cd cdk && $(NODE_BIN)/cdk synth -q
+
+## deploy: build the Lambdas and deploy the stack to the current AWS account
+deploy: tools-node lambdas
+	cd cdk && $(NODE_BIN)/cdk deploy
+
+clean:
+	rm -rf bin build cdk/cdk.out app/site/web/app.wasm app/site/web/app.wasm.br app/site/web/app.wasm.gz

@@ -1,0 +1,161 @@
+// Package gateway emulates, on one machine, the two API Gateway APIs that front
+// Postwall in AWS: the HTTP API with its JWT authorizer (/api), the WebSocket API
+// with its $connect Lambda authorizer and route selection on
+// $request.body.action (/ws), and the WebSocket API's management endpoint
+// (/@connections). It builds the same events API Gateway sends, passes them as
+// JSON through aws-lambda-go's handler adapter exactly as the Lambda runtime
+// does, and answers the way API Gateway answers, so the Lambda handlers run
+// unchanged here and in AWS.
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/postwall/postwall/backend/wall"
+)
+
+// API Gateway's WebSocket limits, the defaults of Config.
+const (
+	DefaultMaxFrameSize     = 32 << 10
+	DefaultIdleTimeout      = 10 * time.Minute
+	DefaultMaxConnectionAge = 2 * time.Hour
+	// A management API POST carries at most 128 KiB, as in API Gateway.
+	maxManagementPayload = 128 << 10
+	// How long one frame may take to reach a client before it counts as gone.
+	writeTimeout = 5 * time.Second
+)
+
+// Config wires the gateway to the Lambda handlers it invokes.
+type Config struct {
+	API        lambda.Handler // the HTTP API's integration (APIGatewayV2HTTPRequest)
+	Authorizer lambda.Handler // the WebSocket $connect REQUEST authorizer
+	Routes     lambda.Handler // the WebSocket routes (APIGatewayWebsocketProxyRequest)
+	// RouteKeys are the WebSocket routes besides $connect, $disconnect and
+	// $default: the values of "action" that select a route of their own.
+	RouteKeys []string
+
+	// Verifier plays the HTTP API's JWT authorizer.
+	Verifier wall.TokenVerifier
+
+	MaxFrameSize     int64         // 0: DefaultMaxFrameSize
+	IdleTimeout      time.Duration // 0: DefaultIdleTimeout
+	MaxConnectionAge time.Duration // 0: DefaultMaxConnectionAge
+
+	Log *slog.Logger
+	Now func() time.Time
+}
+
+// Gateway is the emulation. Its Send method is the in-process notifier that the
+// local fan-out uses in place of the management API.
+type Gateway struct {
+	cfg Config
+	log *slog.Logger
+
+	mu     sync.Mutex
+	conns  map[string]*socket
+	closed bool
+	wg     sync.WaitGroup // one per open socket, for Shutdown
+}
+
+// New returns a gateway for cfg.
+func New(cfg Config) *Gateway {
+	if cfg.MaxFrameSize <= 0 {
+		cfg.MaxFrameSize = DefaultMaxFrameSize
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.MaxConnectionAge <= 0 {
+		cfg.MaxConnectionAge = DefaultMaxConnectionAge
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Gateway{cfg: cfg, log: log.With("component", "gateway"), conns: map[string]*socket{}}
+}
+
+// invoke passes event through h as the Lambda runtime would: as JSON in, JSON out.
+func invoke[Resp any](ctx context.Context, h lambda.Handler, event any) (Resp, error) {
+	var resp Resp
+	payload, err := json.Marshal(event)
+	if err != nil {
+		return resp, fmt.Errorf("encode event: %w", err)
+	}
+	out, err := h.Invoke(ctx, payload)
+	if err != nil {
+		return resp, err
+	}
+	if err := json.Unmarshal(out, &resp); err != nil {
+		return resp, fmt.Errorf("decode handler response: %w", err)
+	}
+	return resp, nil
+}
+
+// newID returns an id shaped like API Gateway's request and connection ids.
+func newID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// sourceIP is the client's address as API Gateway reports it: the peer, never a
+// forwarded header, since nothing sits in front of the local server.
+func sourceIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func isLoopback(r *http.Request) bool {
+	ip := net.ParseIP(sourceIP(r))
+	return ip != nil && ip.IsLoopback()
+}
+
+// singleValues flattens headers or query parameters the way API Gateway does in
+// its single-value maps: repeated values joined by commas, header names lower-cased.
+func singleValues(m map[string][]string, lower bool) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		if lower {
+			k = strings.ToLower(k)
+		}
+		out[k] = strings.Join(v, ",")
+	}
+	return out
+}
+
+func multiValues(m map[string][]string, lower bool) map[string][]string {
+	out := make(map[string][]string, len(m))
+	for k, v := range m {
+		if lower {
+			k = strings.ToLower(k)
+		}
+		out[k] = append([]string(nil), v...)
+	}
+	return out
+}
+
+// writeError answers in the contract's error shape.
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": message}})
+}

@@ -1,0 +1,86 @@
+package gateway
+
+import (
+	"context"
+	"sync"
+
+	"github.com/coder/websocket"
+)
+
+// The registry of open sockets.
+
+func (g *Gateway) register(s *socket) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return false
+	}
+	g.conns[s.id] = s
+	g.wg.Add(1)
+	return true
+}
+
+func (g *Gateway) unregister(id string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.conns, id)
+}
+
+func (g *Gateway) lookup(id string) *socket {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.conns[id]
+}
+
+func (g *Gateway) isClosed() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.closed
+}
+
+// ConnectionIDs returns the ids of the open sockets.
+func (g *Gateway) ConnectionIDs() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	ids := make([]string, 0, len(g.conns))
+	for id := range g.conns {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// Shutdown refuses new sockets, closes every open one with 1001 (Going away)
+// and waits, within ctx, until each has run its $disconnect.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.mu.Lock()
+	g.closed = true
+	open := make([]*socket, 0, len(g.conns))
+	for _, s := range g.conns {
+		open = append(open, s)
+	}
+	g.mu.Unlock()
+
+	var closing sync.WaitGroup
+	for _, s := range open {
+		closing.Add(1)
+		go func() {
+			defer closing.Done()
+			_ = s.conn.Close(websocket.StatusGoingAway, "Server shutting down")
+		}()
+	}
+	done := make(chan struct{})
+	go func() {
+		closing.Wait()
+		g.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		for _, s := range open {
+			s.conn.CloseNow()
+		}
+		return ctx.Err()
+	}
+}
