@@ -1,0 +1,324 @@
+package handler
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/postwall/postwall/backend/wall"
+)
+
+// DefaultMaxConnectionAge is how long a connection lives at most when
+// Socket.MaxAge is not set (contract: any connection closes after 2 hours).
+const DefaultMaxConnectionAge = 2 * time.Hour
+
+// Socket answers the WebSocket API's routes: $connect, $disconnect, sendpost,
+// deletepost, ping and $default.
+//
+// The response Body is the frame for the caller (an ack, a pong or an error),
+// "" for none. In AWS, API Gateway sends that body back over the socket only
+// when the route has a route response configured (a two-way route); on a
+// one-way route it is dropped, so every message route must be two-way.
+type Socket struct {
+	Service     *wall.Service
+	Connections wall.ConnectionStore
+	MaxAge      time.Duration    // 0: DefaultMaxConnectionAge
+	Now         func() time.Time // nil: time.Now
+	Log         *slog.Logger     // nil: slog.Default()
+}
+
+// Handle answers one WebSocket event. Message routes always answer 200, with
+// any error as an error frame: the connection stays open. Only $connect uses
+// the status, which decides whether API Gateway completes the handshake.
+func (h *Socket) Handle(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	switch req.RequestContext.RouteKey {
+	case "$connect":
+		return h.connect(ctx, req), nil
+	case "$disconnect":
+		return h.disconnect(ctx, req), nil
+	case "ping":
+		return frameResponse(wall.PongFrame()), nil
+	case "sendpost":
+		return h.sendPost(ctx, req), nil
+	case "deletepost":
+		return h.deletePost(ctx, req), nil
+	default:
+		// $default: API Gateway found no route for the frame's action, or the
+		// frame was not JSON at all.
+		frame, err := decodeClientFrame(req)
+		if err == nil {
+			err = wall.Errorf(wall.EINVALID, "Unknown action.")
+		}
+		return h.frameError(ctx, req, frame.RequestID, err), nil
+	}
+}
+
+func (h *Socket) connect(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) events.APIGatewayProxyResponse {
+	rc := req.RequestContext
+	// Never log req.QueryStringParameters: the token travels there.
+	log := h.logger().With("route", rc.RouteKey, "connectionId", rc.ConnectionID, "sourceIp", rc.Identity.SourceIP)
+	who, tokenExpiry, err := authorizerIdentity(rc.Authorizer)
+	if err != nil {
+		log.WarnContext(ctx, "socket: connection refused", "reason", err)
+		return statusResponse(http.StatusUnauthorized)
+	}
+	if rc.ConnectionID == "" {
+		log.ErrorContext(ctx, "socket: $connect event without a connection id")
+		return statusResponse(http.StatusInternalServerError)
+	}
+	now := h.now()
+	connectedAt := now
+	if rc.ConnectedAt > 0 {
+		connectedAt = time.UnixMilli(rc.ConnectedAt).UTC()
+	}
+	maxAge := h.MaxAge
+	if maxAge <= 0 {
+		maxAge = DefaultMaxConnectionAge
+	}
+	expiresAt := connectedAt.Add(maxAge)
+	if !tokenExpiry.IsZero() && tokenExpiry.Before(expiresAt) {
+		expiresAt = tokenExpiry
+	}
+	// The authorizer's answer may be cached past the token's expiry.
+	if !expiresAt.After(now) {
+		log.InfoContext(ctx, "socket: connection refused", "reason", "token expired", "sub", who.Sub)
+		return statusResponse(http.StatusUnauthorized)
+	}
+	userAgent := rc.Identity.UserAgent
+	if userAgent == "" {
+		userAgent = req.Headers["User-Agent"]
+	}
+	conn := wall.Connection{
+		ID:          rc.ConnectionID,
+		Sub:         who.Sub,
+		Username:    who.Username,
+		ConnectedAt: connectedAt,
+		ExpiresAt:   expiresAt,
+		SourceIP:    rc.Identity.SourceIP,
+		UserAgent:   userAgent,
+	}
+	if err := h.Connections.PutConnection(ctx, conn); err != nil {
+		// Refusing is better than an open socket that never hears of new posts.
+		log.ErrorContext(ctx, "socket: storing the connection failed", "err", err)
+		return statusResponse(http.StatusInternalServerError)
+	}
+	return statusResponse(http.StatusOK)
+}
+
+func (h *Socket) disconnect(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) events.APIGatewayProxyResponse {
+	rc := req.RequestContext
+	if err := h.Connections.DeleteConnection(ctx, rc.ConnectionID); err != nil {
+		// API Gateway ignores this answer; the record expires by its TTL and
+		// the fan-out forgets it at the first GoneException.
+		h.logger().ErrorContext(ctx, "socket: deleting the connection failed",
+			"route", rc.RouteKey, "connectionId", rc.ConnectionID, "err", err)
+		return statusResponse(http.StatusInternalServerError)
+	}
+	return statusResponse(http.StatusOK)
+}
+
+func (h *Socket) sendPost(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) events.APIGatewayProxyResponse {
+	frame, err := decodeClientFrame(req)
+	if err != nil {
+		return h.frameError(ctx, req, frame.RequestID, err)
+	}
+	who, err := h.messageIdentity(ctx, req)
+	if err != nil {
+		return h.frameError(ctx, req, frame.RequestID, err)
+	}
+	// Only requestId and text are read from the frame: the author comes from
+	// the authorizer, the id and time from the server.
+	post, err := h.Service.Publish(ctx, who, frame.RequestID, frame.Text)
+	if err != nil {
+		return h.frameError(ctx, req, frame.RequestID, err)
+	}
+	return frameResponse(wall.AckFrame(frame.RequestID, post))
+}
+
+// deletePost answers nothing on success: the fan-out sends "deleted" to every
+// connection, the sender's included.
+func (h *Socket) deletePost(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) events.APIGatewayProxyResponse {
+	frame, err := decodeClientFrame(req)
+	if err != nil {
+		return h.frameError(ctx, req, frame.RequestID, err)
+	}
+	who, err := h.messageIdentity(ctx, req)
+	if err != nil {
+		return h.frameError(ctx, req, frame.RequestID, err)
+	}
+	if _, err := h.Service.Delete(ctx, who, frame.ID); err != nil {
+		return h.frameError(ctx, req, frame.RequestID, err)
+	}
+	return frameResponse(nil)
+}
+
+// messageIdentity is who sent a message: API Gateway repeats the $connect
+// authorizer's context on every message of the connection.
+func (h *Socket) messageIdentity(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (wall.Identity, error) {
+	who, _, err := authorizerIdentity(req.RequestContext.Authorizer)
+	if err != nil {
+		h.logger().WarnContext(ctx, "socket: message without identity",
+			"route", req.RequestContext.RouteKey, "connectionId", req.RequestContext.ConnectionID, "reason", err)
+		return wall.Identity{}, wall.Errorf(wall.EUNAUTHORIZED, "Sign in again to continue.")
+	}
+	return who, nil
+}
+
+// decodeClientFrame reads the frame in the request body. On a field of the
+// wrong type the other fields are still read, so the error can carry the
+// frame's requestId; on a syntax error nothing is.
+func decodeClientFrame(req events.APIGatewayWebsocketProxyRequest) (wall.ClientFrame, error) {
+	var frame wall.ClientFrame
+	body := []byte(req.Body)
+	if req.IsBase64Encoded {
+		decoded, err := base64.StdEncoding.DecodeString(req.Body)
+		if err != nil {
+			return frame, wall.Errorf(wall.EINVALID, "Frames must be JSON text.")
+		}
+		body = decoded
+	}
+	err := json.Unmarshal(body, &frame)
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		return frame, nil
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		// Every field of a client frame is a string.
+		return frame, wall.Errorf(wall.EINVALID, "%s must be a string.", typeErr.Field)
+	default:
+		return wall.ClientFrame{}, wall.Errorf(wall.EINVALID, "Frames must be JSON objects.")
+	}
+}
+
+// frameError answers err to the sender as an error frame. Internal errors are
+// logged with their detail; the frame says only that something went wrong.
+func (h *Socket) frameError(ctx context.Context, req events.APIGatewayWebsocketProxyRequest, requestID string, err error) events.APIGatewayProxyResponse {
+	code := wall.ErrorCode(err)
+	attrs := []any{
+		"route", req.RequestContext.RouteKey,
+		"connectionId", req.RequestContext.ConnectionID,
+		"awsRequestId", req.RequestContext.RequestID,
+		"requestId", requestID,
+		"code", code,
+		"err", err,
+	}
+	if code == wall.EINTERNAL {
+		h.logger().ErrorContext(ctx, "socket: message failed", attrs...)
+	} else {
+		h.logger().DebugContext(ctx, "socket: message refused", attrs...)
+	}
+	return frameResponse(wall.ErrorFrame(requestID, err))
+}
+
+func (h *Socket) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}
+
+func (h *Socket) logger() *slog.Logger {
+	if h.Log != nil {
+		return h.Log
+	}
+	return slog.Default()
+}
+
+func frameResponse(frame []byte) events.APIGatewayProxyResponse {
+	return events.APIGatewayProxyResponse{StatusCode: http.StatusOK, Body: string(frame)}
+}
+
+func statusResponse(status int) events.APIGatewayProxyResponse {
+	return events.APIGatewayProxyResponse{StatusCode: status}
+}
+
+// authorizerIdentity reads the context that Authorizer put on the connection:
+// {sub, username, exp}. How its values arrive depends on who built the event:
+// API Gateway turns numbers into strings, a JSON decoder makes float64 or
+// json.Number, and an in-process caller may pass Go integers. All are accepted.
+// exp is optional (zero when absent); sub and username are required.
+func authorizerIdentity(authorizer any) (wall.Identity, time.Time, error) {
+	var fields map[string]any
+	switch a := authorizer.(type) {
+	case map[string]any:
+		fields = a
+	case map[string]string:
+		fields = make(map[string]any, len(a))
+		for k, v := range a {
+			fields[k] = v
+		}
+	case nil:
+		return wall.Identity{}, time.Time{}, errors.New("no authorizer context")
+	default:
+		return wall.Identity{}, time.Time{}, fmt.Errorf("authorizer context of unexpected type %T", authorizer)
+	}
+	sub, _ := fields["sub"].(string)
+	username, _ := fields["username"].(string)
+	if sub == "" || username == "" {
+		return wall.Identity{}, time.Time{}, errors.New("authorizer context without sub or username")
+	}
+	var expiry time.Time
+	if raw, ok := fields["exp"]; ok && raw != nil {
+		secs, ok := unixSeconds(raw)
+		if !ok {
+			return wall.Identity{}, time.Time{}, fmt.Errorf("authorizer context with an unreadable exp %v (%T)", raw, raw)
+		}
+		expiry = time.Unix(secs, 0).UTC()
+	}
+	return wall.Identity{Sub: sub, Username: username}, expiry, nil
+}
+
+// unixSeconds reads a positive number of seconds from any of the shapes a
+// number takes on its way through API Gateway, JSON or Go code.
+func unixSeconds(v any) (int64, bool) {
+	var secs int64
+	switch n := v.(type) {
+	case string:
+		if i, err := strconv.ParseInt(n, 10, 64); err == nil {
+			secs = i
+		} else if f, err := strconv.ParseFloat(n, 64); err == nil {
+			return floatSeconds(f)
+		} else {
+			return 0, false
+		}
+	case json.Number:
+		return unixSeconds(string(n))
+	case float64:
+		return floatSeconds(n)
+	case float32:
+		return floatSeconds(float64(n))
+	case int:
+		secs = int64(n)
+	case int32:
+		secs = int64(n)
+	case int64:
+		secs = n
+	case uint32:
+		secs = int64(n)
+	case uint64:
+		if n > math.MaxInt64 {
+			return 0, false
+		}
+		secs = int64(n)
+	default:
+		return 0, false
+	}
+	return secs, secs > 0
+}
+
+func floatSeconds(f float64) (int64, bool) {
+	// 1<<53 bounds the integers a float64 holds exactly, and is far beyond any
+	// real expiry.
+	if math.IsNaN(f) || f < 1 || f > 1<<53 {
+		return 0, false
+	}
+	return int64(f), true
+}
