@@ -60,24 +60,23 @@ func (f *Fanout) Broadcast(ctx context.Context, frame []byte) (FanoutResult, err
 			defer wg.Done()
 			for id := range next {
 				err := f.Notifier.Send(ctx, id, frame)
-				if errors.Is(err, ErrConnectionGone) {
+				gone := errors.Is(err, ErrConnectionGone)
+				if gone {
 					err = f.Connections.DeleteConnection(ctx, id)
-					mu.Lock()
-					res.Gone++
-					mu.Unlock()
-				} else if err == nil {
-					mu.Lock()
-					res.Delivered++
-					mu.Unlock()
 				}
-				if err != nil {
-					mu.Lock()
+				mu.Lock()
+				switch {
+				case err != nil:
 					res.Failed++
 					if firstErr == nil {
 						firstErr = err
 					}
-					mu.Unlock()
+				case gone:
+					res.Gone++
+				default:
+					res.Delivered++
 				}
+				mu.Unlock()
 			}
 		}()
 	}

@@ -27,7 +27,7 @@ func ParsePostQuery(limit, before, after string) (PostQuery, error) {
 	q := PostQuery{Before: before, After: after}
 	if limit != "" {
 		n, err := strconv.Atoi(limit)
-		if err != nil || n < 1 {
+		if err != nil || n < 1 || limit[0] < '0' || limit[0] > '9' {
 			return PostQuery{}, Errorf(EINVALID, "limit must be a whole number from 1 to %d.", MaxPageLimit)
 		}
 		q.Limit = n

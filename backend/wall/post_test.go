@@ -1,0 +1,83 @@
+package wall_test
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/postwall/postwall/backend/wall"
+)
+
+func TestPostJSONShape(t *testing.T) {
+	athens := time.FixedZone("EET", 2*60*60)
+	p := wall.Post{
+		ID:        "01ARYZ6S41TSV4RRFFQ69G5FAV",
+		Author:    "alice",
+		Text:      "hello <wall> & \"friends\" 😀",
+		CreatedAt: time.Date(2024, 3, 5, 6, 7, 8, 900_000_000, athens),
+	}
+	got, err := json.Marshal(p)
+	if err != nil {
+		t.Fatalf("marshal: %v", err)
+	}
+	// UTC, exactly three digits of milliseconds, the contract's field names.
+	want := `{"id":"01ARYZ6S41TSV4RRFFQ69G5FAV","author":"alice","text":"hello \u003cwall\u003e \u0026 \"friends\" 😀","createdAt":"2024-03-05T04:07:08.900Z"}`
+	if string(got) != want {
+		t.Fatalf("post JSON:\n got %s\nwant %s", got, want)
+	}
+
+	var back wall.Post
+	if err := json.Unmarshal(got, &back); err != nil {
+		t.Fatalf("unmarshal: %v", err)
+	}
+	if back.ID != p.ID || back.Author != p.Author || back.Text != p.Text || !back.CreatedAt.Equal(p.CreatedAt) || back.CreatedAt.Location() != time.UTC {
+		t.Fatalf("round trip: got %+v, want %+v in UTC", back, p)
+	}
+}
+
+func TestPostJSONWholeSecondsKeepMilliseconds(t *testing.T) {
+	p := wall.Post{ID: "01ARYZ6S41TSV4RRFFQ69G5FAV", CreatedAt: time.Date(2024, 3, 5, 6, 7, 8, 0, time.UTC)}
+	b, _ := json.Marshal(p)
+	var fields map[string]string
+	if err := json.Unmarshal(b, &fields); err != nil {
+		t.Fatalf("unmarshal: %v", err)
+	}
+	if got := fields["createdAt"]; got != "2024-03-05T06:07:08.000Z" {
+		t.Fatalf("createdAt = %q, want 2024-03-05T06:07:08.000Z", got)
+	}
+	if len(fields) != 4 {
+		t.Fatalf("post JSON has fields %v, want exactly id, author, text, createdAt", fields)
+	}
+}
+
+func TestPostJSONRejectsBadTime(t *testing.T) {
+	var p wall.Post
+	if err := json.Unmarshal([]byte(`{"id":"x","createdAt":"yesterday"}`), &p); err == nil {
+		t.Fatal("a createdAt that is not RFC 3339 was accepted")
+	}
+}
+
+func TestFrames(t *testing.T) {
+	p := wall.Post{ID: "01ARYZ6S41TSV4RRFFQ69G5FAV", Author: "alice", Text: "hi", CreatedAt: time.UnixMilli(1469918176385)}
+	postJSON := `{"id":"01ARYZ6S41TSV4RRFFQ69G5FAV","author":"alice","text":"hi","createdAt":"2016-07-30T22:36:16.385Z"}`
+	cases := []struct {
+		name string
+		got  []byte
+		want string
+	}{
+		{"ack", wall.AckFrame("r1", p), `{"type":"ack","requestId":"r1","post":` + postJSON + `}`},
+		{"post", wall.PostFrame(p), `{"type":"post","post":` + postJSON + `}`},
+		{"post change", wall.Change{Post: p}.Frame(), `{"type":"post","post":` + postJSON + `}`},
+		{"deleted", wall.DeletedFrame(p.ID), `{"type":"deleted","id":"01ARYZ6S41TSV4RRFFQ69G5FAV"}`},
+		{"deleted change", wall.Change{Post: wall.Post{ID: p.ID}, Deleted: true}.Frame(), `{"type":"deleted","id":"01ARYZ6S41TSV4RRFFQ69G5FAV"}`},
+		{"pong", wall.PongFrame(), `{"type":"pong"}`},
+		{"error", wall.ErrorFrame("r2", wall.Errorf(wall.EFORBIDDEN, "Not yours.")), `{"type":"error","requestId":"r2","code":"forbidden","message":"Not yours."}`},
+		{"internal error hides details", wall.ErrorFrame("", errors.New("table posts: throttled")), `{"type":"error","requestId":"","code":"internal","message":"Internal error."}`},
+	}
+	for _, c := range cases {
+		if string(c.got) != c.want {
+			t.Errorf("%s frame:\n got %s\nwant %s", c.name, c.got, c.want)
+		}
+	}
+}
