@@ -1,0 +1,86 @@
+// Command postwall runs the whole of Postwall on one machine:
+//
+//	postwall serve [-addr 127.0.0.1:8080] [-data DIR]
+//
+// Flags may also come from POSTWALL_* environment variables (see -h).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/postwall/postwall/backend/local/server"
+)
+
+// version is set by the build (-ldflags "-X main.version=...").
+var version = "dev"
+
+func main() {
+	if len(os.Args) < 2 || os.Args[1] != "serve" {
+		fmt.Fprintf(os.Stderr, "usage: postwall serve [flags]\n\nRun 'postwall serve -h' for the flags.\n")
+		os.Exit(2)
+	}
+	if err := serve(os.Args[2:]); err != nil {
+		fmt.Fprintln(os.Stderr, "postwall:", err)
+		os.Exit(1)
+	}
+}
+
+func serve(args []string) error {
+	fs := flag.NewFlagSet("postwall serve", flag.ContinueOnError)
+	var cfg server.Config
+	var logLevel string
+	fs.StringVar(&cfg.Addr, "addr", env("POSTWALL_ADDR", server.DefaultAddr), "listen address (POSTWALL_ADDR)")
+	fs.StringVar(&cfg.DataDir, "data", env("POSTWALL_DATA", server.DefaultDataDir), "folder of the embedded store (POSTWALL_DATA)")
+	fs.StringVar(&cfg.ClientID, "client-id", env("POSTWALL_CLIENT_ID", server.DefaultClientID), "OAuth client id of the app (POSTWALL_CLIENT_ID)")
+	fs.IntVar(&cfg.PostLimit, "post-limit", envInt("POSTWALL_POST_LIMIT", server.DefaultPostLimit), "posts a user may send per window (POSTWALL_POST_LIMIT)")
+	fs.DurationVar(&cfg.PostWindow, "post-window", envDuration("POSTWALL_POST_WINDOW", server.DefaultPostWindow), "rate limit window (POSTWALL_POST_WINDOW)")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", envDuration("POSTWALL_IDLE_TIMEOUT", 10*time.Minute), "close WebSockets idle this long (POSTWALL_IDLE_TIMEOUT)")
+	fs.DurationVar(&cfg.MaxConnectionAge, "max-connection-age", envDuration("POSTWALL_MAX_CONNECTION_AGE", 2*time.Hour), "close WebSockets this old (POSTWALL_MAX_CONNECTION_AGE)")
+	fs.DurationVar(&cfg.TokenTTL, "token-ttl", envDuration("POSTWALL_TOKEN_TTL", time.Hour), "lifetime of access and id tokens (POSTWALL_TOKEN_TTL)")
+	fs.StringVar(&logLevel, "log-level", env("POSTWALL_LOG_LEVEL", "info"), "debug, info, warn or error (POSTWALL_LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+		return fmt.Errorf("bad -log-level: %w", err)
+	}
+	cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	cfg.Version = version
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return server.Run(ctx, cfg, func(r server.Ready) {
+		// Scripts and tests wait for this line.
+		fmt.Printf("postwall %s listening on %s\n", version, r.BaseURL)
+	})
+}
+
+func env(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return n
+	}
+	return def
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil {
+		return d
+	}
+	return def
+}
