@@ -12,6 +12,8 @@ type Service struct {
 	Posts   PostStore
 	Limiter RateLimiter      // nil: no limit
 	Now     func() time.Time // nil: time.Now
+
+	ids IDSource
 }
 
 func (s *Service) now() time.Time {
@@ -102,7 +104,7 @@ func (s *Service) Publish(ctx context.Context, who Identity, requestID, text str
 		}
 	}
 	now := s.now().UTC().Truncate(time.Millisecond)
-	p := Post{ID: NewID(now), Author: who.Username, Text: text, CreatedAt: now}
+	p := Post{ID: s.ids.Next(now), Author: who.Username, Text: text, CreatedAt: now}
 	stored, _, err := s.Posts.CreatePost(ctx, key, p)
 	return stored, err
 }

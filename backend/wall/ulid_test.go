@@ -91,3 +91,21 @@ func TestValidID(t *testing.T) {
 		}
 	}
 }
+
+func TestIDSourceIsMonotonic(t *testing.T) {
+	var ids wall.IDSource
+	at := time.Now()
+	prev := ids.Next(at)
+	for i := range 10000 {
+		// The same millisecond, and now and then a clock that steps back.
+		tt := at
+		if i%100 == 0 {
+			tt = at.Add(-time.Second)
+		}
+		id := ids.Next(tt)
+		if id <= prev {
+			t.Fatalf("id %d: %s is not after %s", i, id, prev)
+		}
+		prev = id
+	}
+}

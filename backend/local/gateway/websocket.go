@@ -85,12 +85,17 @@ func (g *Gateway) SocketHandler() http.Handler {
 			g.disconnect(s, "server shutting down")
 			return
 		}
-		defer g.wg.Done()
 		g.log.Info("connected", "connectionId", s.id, "username", authz["username"], "sourceIp", s.sourceIP)
-		reason := g.serve(s)
-		g.unregister(s.id)
-		g.disconnect(s, reason)
-		g.log.Info("disconnected", "connectionId", s.id, "reason", reason)
+		// The socket is served on a fresh goroutine and this handler returns:
+		// its stack, grown by the authorizer and $connect, is freed, so an idle
+		// socket costs a small stack rather than the largest the handshake needed.
+		go func() {
+			defer g.wg.Done()
+			reason := g.serve(s)
+			g.unregister(s.id)
+			g.disconnect(s, reason)
+			g.log.Info("disconnected", "connectionId", s.id, "reason", reason)
+		}()
 	})
 }
 

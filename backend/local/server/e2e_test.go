@@ -16,7 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
 	"github.com/coder/websocket"
 
+	"github.com/postwall/postwall/backend/apigw"
 	"github.com/postwall/postwall/backend/local/server"
+	"github.com/postwall/postwall/backend/wall"
 )
 
 // TestEndToEnd drives the real server over real HTTP and WebSockets the way the
@@ -218,6 +220,21 @@ func TestEndToEnd(t *testing.T) {
 		if bobID == "" {
 			t.Fatalf("bob's socket got %q", b)
 		}
+		// The AWS side's notifier works unchanged against the local endpoint.
+		notifier, err := apigw.New(aws.Config{Region: "us-east-1", Credentials: aws.AnonymousCredentials{}}, base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := notifier.Send(ctx, bobID, []byte(`{"type":"pong","via":"notifier"}`)); err != nil {
+			t.Fatalf("notifier.Send: %v", err)
+		}
+		if got := sb.rawContaining(`"via":"notifier"`); got == "" {
+			t.Error("bob did not get the notifier's frame")
+		}
+		if err := notifier.Send(ctx, "no-such-connection", []byte(`{}`)); !errors.Is(err, wall.ErrConnectionGone) {
+			t.Errorf("notifier.Send to an unknown connection: %v, want wall.ErrConnectionGone", err)
+		}
+
 		info, err := client.GetConnection(ctx, &apigatewaymanagementapi.GetConnectionInput{ConnectionId: aws.String(bobID)})
 		if err != nil {
 			t.Fatalf("GetConnection: %v", err)

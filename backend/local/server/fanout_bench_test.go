@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -27,7 +28,7 @@ import (
 func BenchmarkFanout(b *testing.B) {
 	for _, n := range []int{100, 1000, 5000} {
 		b.Run(fmt.Sprintf("postwall/N=%d", n), func(b *testing.B) {
-			srv := start(b, server.Config{DataDir: b.TempDir(), PostLimit: 1 << 30, PostWindow: time.Second})
+			srv := start(b, server.Config{DataDir: b.TempDir(), PostLimit: 1 << 30, PostWindow: time.Second, Log: slog.New(slog.DiscardHandler)})
 			u := newUser(b, srv.BaseURL, "bench")
 			u.signUp()
 			url := "ws" + strings.TrimPrefix(srv.BaseURL, "http") + "/ws?token=" + url.QueryEscape(u.tokens.AccessToken)
