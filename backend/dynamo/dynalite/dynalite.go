@@ -1,0 +1,184 @@
+// Package dynalite runs dynalite, a DynamoDB-compatible server on Node.js, for
+// tests: each test (or package) gets its own in-memory server on a free loopback
+// port, so tests against the DynamoDB adapters speak the real wire protocol
+// without an AWS account.
+//
+// dynalite is installed from npm into the repository's git-ignored .tools/node
+// folder (make test does this; see InstallCommand).
+package dynalite
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+)
+
+// Version is the dynalite release the tests are written against.
+const Version = "4.0.0"
+
+// InstallCommand installs dynalite where Start looks for it (run it at the
+// repository's root).
+const InstallCommand = "npm install --prefix .tools/node dynalite@" + Version
+
+// EndpointEnv, when set, names the endpoint of a DynamoDB-compatible server that is
+// already running; Start then uses it instead of starting dynalite. Tests create
+// uniquely named tables, so they can share one server.
+const EndpointEnv = "POSTWALL_DYNAMODB_ENDPOINT"
+
+// launcher starts dynalite through its Node API rather than its CLI: the CLI
+// treats --port 0 as "use the default 4567", while listen(0) lets the kernel
+// pick a free port with no race. It prints the port once listening and exits
+// when its stdin closes, so a killed test binary never leaves a server behind.
+const launcher = `
+const dynalite = require(process.argv[1]);
+const server = dynalite({createTableMs: 0, deleteTableMs: 0, updateTableMs: 0});
+server.listen(0, '127.0.0.1', () => console.log('port ' + server.address().port));
+process.stdin.on('end', () => process.exit(0));
+process.stdin.resume();
+`
+
+// Start starts an in-memory dynalite for the test and returns its endpoint
+// (http://127.0.0.1:PORT); it stops the server when the test ends. The test is
+// skipped when Node.js is missing, and fails when dynalite is not installed.
+func Start(t testing.TB) (endpoint string) {
+	t.Helper()
+	if ep := os.Getenv(EndpointEnv); ep != "" {
+		return ep
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("dynalite: node is not on PATH; install Node.js (20 or later) to run the DynamoDB tests")
+	}
+	pkg, err := findPackage()
+	if err != nil {
+		t.Fatalf("dynalite: %v; install it at the repository's root with: %s", err, InstallCommand)
+	}
+
+	cmd := exec.Command(node, "-e", launcher, pkg)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatalf("dynalite: stdin pipe: %v", err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatalf("dynalite: stdout pipe: %v", err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("dynalite: start node: %v", err)
+	}
+	stop := func() {
+		_ = stdin.Close() // the launcher exits on end of stdin
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}
+
+	port := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if p, ok := strings.CutPrefix(sc.Text(), "port "); ok {
+				port <- p
+			}
+		}
+		close(port)
+	}()
+	var p string
+	select {
+	case got, ok := <-port:
+		if !ok {
+			stop()
+			t.Fatalf("dynalite exited before listening: %s", stderr.String())
+		}
+		p = got
+	case <-time.After(30 * time.Second):
+		stop()
+		t.Fatalf("dynalite did not start within 30s: %s", stderr.String())
+	}
+	if _, err := strconv.Atoi(p); err != nil {
+		stop()
+		t.Fatalf("dynalite printed a bad port %q", p)
+	}
+	t.Cleanup(stop)
+
+	endpoint = "http://" + net.JoinHostPort("127.0.0.1", p)
+	if err := waitUntilAnswering(endpoint, 10*time.Second); err != nil {
+		t.Fatalf("dynalite: %v", err)
+	}
+	return endpoint
+}
+
+// NewClient returns a DynamoDB client for endpoint with dummy static
+// credentials (dynalite checks that requests are signed, not by whom) and
+// region us-east-1.
+func NewClient(endpoint string) *dynamodb.Client {
+	return dynamodb.New(dynamodb.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(endpoint),
+		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
+	})
+}
+
+// findPackage looks for node_modules/dynalite under .tools/node in the nearest
+// folder at or above the working directory (tests run in their package's folder).
+func findPackage() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		bin := filepath.Join(dir, ".tools", "node", "node_modules", ".bin", "dynalite")
+		if _, err := os.Stat(bin); err == nil {
+			return filepath.Join(dir, ".tools", "node", "node_modules", "dynalite"), nil
+		}
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return "", fmt.Errorf("%s not found", filepath.Join(".tools", "node", "node_modules", ".bin", "dynalite"))
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory, so no .tools/node to look in")
+		}
+		dir = parent
+	}
+}
+
+// waitUntilAnswering polls until the server answers HTTP at all; "listening"
+// already means it accepts connections, so this normally returns at once.
+func waitUntilAnswering(endpoint string, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s did not answer within %v: %w", endpoint, limit, err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
