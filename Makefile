@@ -19,7 +19,7 @@ GO_SOURCES := $(shell find . -name '*.go' -not -path './.tools/*' -not -path './
 export POSTWALL_DYNALITE := $(NODE_BIN)/dynalite
 
 .PHONY: run build wasm web lambdas test test-go test-cdk lint tools tools-node tools-browser \
-        bench load synth deploy clean
+        bench synth bootstrap deploy clean
 
 ## run: build, then serve everything on http://127.0.0.1:8080 with the embedded store in .data/
 run: build
@@ -71,7 +71,7 @@ tools-node: $(NODE_BIN)/dynalite $(NODE_BIN)/cdk
 
 $(NODE_BIN)/dynalite $(NODE_BIN)/cdk:
 	mkdir -p $(NODE_DIR)
-	npm install --no-audit --no-fund --prefix $(NODE_DIR) dynalite@$(DYNALITE_VERSION) aws-cdk@$(CDK_CLI_VERSION)
+	npm install --no-audit --no-fund --save-exact --prefix $(NODE_DIR) dynalite@$(DYNALITE_VERSION) aws-cdk@$(CDK_CLI_VERSION)
 
 tools-browser:
 	@command -v chromium >/dev/null || { \
@@ -87,9 +87,13 @@ bench: build
 synth: tools-node lambdas
 	cd cdk && $(NODE_BIN)/cdk synth -q
 
-## deploy: build the Lambdas and deploy the stack to the current AWS account
+## bootstrap: prepare the current AWS account and region for CDK (once)
+bootstrap: tools-node
+	cd cdk && $(NODE_BIN)/cdk bootstrap
+
+## deploy: build the Lambdas and deploy the stack (settings: CDK_ARGS="-c key=value ...")
 deploy: tools-node lambdas
-	cd cdk && $(NODE_BIN)/cdk deploy
+	cd cdk && $(NODE_BIN)/cdk deploy --require-approval broadening $(CDK_ARGS)
 
 clean:
-	rm -rf bin build cdk/cdk.out app/site/web/app.wasm app/site/web/app.wasm.br app/site/web/app.wasm.gz
+	rm -rf bin build .cache cdk/cdk.out app/site/web/app.wasm app/site/web/app.wasm.br app/site/web/app.wasm.gz

@@ -1,0 +1,251 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// buildSpec is the part of Amplify's build specification that Postwall uses.
+type buildSpec struct {
+	Version  int `yaml:"version"`
+	Frontend struct {
+		Phases struct {
+			PreBuild struct {
+				Commands []string `yaml:"commands"`
+			} `yaml:"preBuild"`
+			Build struct {
+				Commands []string `yaml:"commands"`
+			} `yaml:"build"`
+		} `yaml:"phases"`
+		Artifacts struct {
+			BaseDirectory string   `yaml:"baseDirectory"`
+			Files         []string `yaml:"files"`
+		} `yaml:"artifacts"`
+		Cache struct {
+			Paths []string `yaml:"paths"`
+		} `yaml:"cache"`
+	} `yaml:"frontend"`
+	CustomHeaders []headerRuleYAML `yaml:"customHeaders"`
+}
+
+// amplifyHeaders is Amplify's custom-header document, as the stack renders it.
+type amplifyHeaders struct {
+	CustomHeaders []headerRuleYAML `yaml:"customHeaders"`
+}
+
+type headerRuleYAML struct {
+	Pattern string `yaml:"pattern"`
+	Headers []struct {
+		Key   string `yaml:"key"`
+		Value string `yaml:"value"`
+	} `yaml:"headers"`
+}
+
+// assertHeaders compares parsed custom headers with hostingHeaders, the one definition.
+func assertHeaders(t *testing.T, where string, got []headerRuleYAML) {
+	t.Helper()
+	if len(got) != len(hostingHeaders) {
+		t.Fatalf("%s: %d header rules, want %d", where, len(got), len(hostingHeaders))
+	}
+	for i, rule := range hostingHeaders {
+		if got[i].Pattern != rule.Pattern || len(got[i].Headers) != len(rule.Headers) {
+			t.Errorf("%s rule %d = %+v, want %+v", where, i, got[i], rule)
+			continue
+		}
+		for j, h := range rule.Headers {
+			if got[i].Headers[j].Key != h[0] || got[i].Headers[j].Value != h[1] {
+				t.Errorf("%s rule %s header %d = %s: %s, want %s: %s", where, rule.Pattern, j,
+					got[i].Headers[j].Key, got[i].Headers[j].Value, h[0], h[1])
+			}
+		}
+	}
+}
+
+func readBuildSpec(t *testing.T) buildSpec {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(cdkDir(), "..", "amplify.yml"))
+	if err != nil {
+		t.Fatalf("reading amplify.yml: %v", err)
+	}
+	var spec buildSpec
+	dec := yaml.NewDecoder(strings.NewReader(string(raw)))
+	dec.KnownFields(true) // a misspelt key would be silently ignored by Amplify
+	if err := dec.Decode(&spec); err != nil {
+		t.Fatalf("parsing amplify.yml: %v", err)
+	}
+	return spec
+}
+
+// goDirective is the Go version go.mod pins, which the build must install.
+func goDirective(t *testing.T) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(cdkDir(), "..", "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^go (\d+\.\d+(?:\.\d+)?)$`).FindSubmatch(raw)
+	if m == nil {
+		t.Fatal("go.mod has no go directive")
+	}
+	return string(m[1])
+}
+
+func TestBuildSpecPublishesTheSiteBuiltByMakeWeb(t *testing.T) {
+	// GIVEN amplify.yml at the repository root
+	spec := readBuildSpec(t)
+	// WHEN its phases, artifacts and cache are read
+	// THEN it is version 1 and builds the site with make web
+	if spec.Version != 1 {
+		t.Errorf("version = %d, want 1", spec.Version)
+	}
+	build := strings.Join(spec.Frontend.Phases.Build.Commands, "\n")
+	if last := spec.Frontend.Phases.Build.Commands[len(spec.Frontend.Phases.Build.Commands)-1]; last != "make web" {
+		t.Errorf("last build command = %q, want make web", last)
+	}
+	// AND it refuses to build without each variable the stack hands the frontend
+	for _, name := range frontendEnvNames {
+		if !strings.Contains(build, name) {
+			t.Errorf("build does not check %s", name)
+		}
+	}
+	if !strings.Contains(build, "POSTWALL_VERSION") || !strings.Contains(build, "AWS_COMMIT_ID") {
+		t.Error("build does not version the site by the commit")
+	}
+	// AND it publishes build/web whole
+	if spec.Frontend.Artifacts.BaseDirectory != "build/web" || strings.Join(spec.Frontend.Artifacts.Files, ",") != "**/*" {
+		t.Errorf("artifacts = %+v", spec.Frontend.Artifacts)
+	}
+	// AND it caches the Go toolchain, modules and build cache at paths inside the
+	// project (Amplify ignores paths outside it) that preBuild actually uses
+	preBuild := strings.Join(spec.Frontend.Phases.PreBuild.Commands, "\n")
+	for _, want := range []string{".cache/go-sdk", ".cache/go/mod", ".cache/go/build"} {
+		found := false
+		for _, p := range spec.Frontend.Cache.Paths {
+			if strings.HasPrefix(p, want+"/") {
+				found = true
+			}
+			if strings.HasPrefix(p, "/") || strings.Contains(p, "$") || strings.Contains(p, "..") {
+				t.Errorf("cache path %q is outside the project", p)
+			}
+		}
+		if !found || !strings.Contains(preBuild, `$PWD/`+want) {
+			t.Errorf("%s is not both cached and used by preBuild", want)
+		}
+	}
+}
+
+func TestBuildSpecInstallsThePinnedGo(t *testing.T) {
+	// GIVEN amplify.yml and go.mod
+	spec := readBuildSpec(t)
+	want := "go" + goDirective(t)
+	preBuild := strings.Join(spec.Frontend.Phases.PreBuild.Commands, "\n")
+	// WHEN the preBuild phase is read
+	// THEN it pins go.mod's version and downloads that release from go.dev for the
+	// build machine's architecture
+	if !strings.Contains(preBuild, "GO_WANT="+want+" ") {
+		t.Errorf("preBuild does not pin %s", want)
+	}
+	for _, part := range []string{"https://go.dev/dl/${GO_WANT}.linux-${GO_ARCH}.tar.gz", "x86_64) GO_ARCH=amd64", "aarch64|arm64) GO_ARCH=arm64", "GOTOOLCHAIN=local"} {
+		if !strings.Contains(preBuild, part) {
+			t.Errorf("preBuild lacks %q", part)
+		}
+	}
+	// AND every command is valid shell
+	for _, cmd := range append(spec.Frontend.Phases.PreBuild.Commands, spec.Frontend.Phases.Build.Commands...) {
+		if out, err := exec.Command("bash", "-n", "-c", cmd).CombinedOutput(); err != nil {
+			t.Errorf("not valid shell: %q: %v %s", cmd, err, out)
+		}
+	}
+}
+
+func TestBuildSpecPreBuildKeepsAMatchingGo(t *testing.T) {
+	// GIVEN a machine whose go already is the pinned version (this one, normally)
+	spec := readBuildSpec(t)
+	want := "go" + goDirective(t)
+	out, err := exec.Command("go", "env", "GOVERSION").Output()
+	if err != nil || strings.TrimSpace(string(out)) != want {
+		t.Skipf("local go is %q, not %s: the skip-download path cannot be exercised here", strings.TrimSpace(string(out)), want)
+	}
+	// WHEN the preBuild commands run in one shell, as Amplify runs them, with no network
+	dir := t.TempDir()
+	script := "set -e\n" + strings.Join(spec.Frontend.Phases.PreBuild.Commands, "\n") + "\necho GOMODCACHE=$GOMODCACHE\n"
+	cmd := exec.Command("bash", "-c", script)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "HTTPS_PROXY=http://127.0.0.1:9", "https_proxy=http://127.0.0.1:9")
+	got, err := cmd.CombinedOutput()
+	// THEN they succeed without downloading, report the pinned Go, and point the module
+	// cache into the project
+	if err != nil {
+		t.Fatalf("preBuild failed: %v\n%s", err, got)
+	}
+	if !strings.Contains(string(got), "go version "+want+" ") {
+		t.Errorf("preBuild output lacks %s:\n%s", want, got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".cache", "go-sdk")); err == nil {
+		t.Error("preBuild downloaded Go although the installed one matches")
+	}
+	if !strings.Contains(string(got), "GOMODCACHE="+filepath.Join(dir, ".cache/go/mod")) {
+		t.Errorf("GOMODCACHE not set inside the project:\n%s", got)
+	}
+}
+
+func TestBuildSpecBuildRefusesMissingEnvironment(t *testing.T) {
+	// GIVEN the build commands and an environment without the frontend variables
+	spec := readBuildSpec(t)
+	envCheck := spec.Frontend.Phases.Build.Commands[0]
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "POSTWALL_") {
+			env = append(env, kv)
+		}
+	}
+	// WHEN the first build command (the check) runs
+	cmd := exec.Command("bash", "-c", envCheck)
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	// THEN it fails naming the first missing variable
+	if err == nil || !strings.Contains(string(out), frontendEnvNames[0]+" is not set") {
+		t.Errorf("check passed or said %q; want a failure naming %s", out, frontendEnvNames[0])
+	}
+	// AND with every variable set it passes
+	for _, name := range frontendEnvNames {
+		env = append(env, name+"=https://example.test/"+strings.ToLower(name))
+	}
+	cmd = exec.Command("bash", "-c", envCheck)
+	cmd.Env = env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("check failed with all variables set: %v %s", err, out)
+	}
+}
+
+func TestBuildSpecHeadersMatchTheStack(t *testing.T) {
+	// GIVEN amplify.yml's custom headers
+	spec := readBuildSpec(t)
+	// WHEN compared with the rules the stack gives an Amplify app it creates
+	// THEN they are the same, so hand-connected and stack-made apps serve alike
+	assertHeaders(t, "amplify.yml customHeaders", spec.CustomHeaders)
+	// AND .wasm is served as application/wasm, the page and service worker revalidate
+	wasm, noCache := false, false
+	for _, rule := range spec.CustomHeaders {
+		for _, h := range rule.Headers {
+			if rule.Pattern == "**/*.wasm" && h.Key == "Content-Type" && h.Value == "application/wasm" {
+				wasm = true
+			}
+			if rule.Pattern == "**/*" && h.Key == "Cache-Control" && h.Value == "no-cache" {
+				noCache = true
+			}
+			if strings.Contains(h.Value, "immutable") {
+				t.Errorf("rule %s marks fixed-name files immutable", rule.Pattern)
+			}
+		}
+	}
+	if !wasm || !noCache {
+		t.Errorf("wasm content type %v, no-cache for pages %v", wasm, noCache)
+	}
+}

@@ -1,0 +1,565 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsamplify"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2authorizers"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2integrations"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscognito"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+)
+
+// PostwallStackProps configures NewPostwallStack. Everything else comes from CDK
+// context (see settings.go), so `cdk deploy -c key=value` changes it without code.
+type PostwallStackProps struct {
+	awscdk.StackProps
+	// LambdaDir holds api/, authorizer/, ws/ and fanout/, each with a linux/arm64
+	// `bootstrap`. Empty means the lambdaDir context value, else ../bin/lambda; a
+	// relative path is taken from the cdk directory.
+	LambdaDir string
+}
+
+// Limits chosen for a small public wall; each is a single place to change.
+const (
+	// Per-stage request limits, well under the account's 10,000 rps so one abusive
+	// client cannot starve other APIs in the account.
+	httpRateLimit  = 50
+	httpBurstLimit = 100
+	wsRateLimit    = 100
+	wsBurstLimit   = 200
+
+	wsStageName = "prod"
+
+	// Fan-out reads up to 100 changes per invocation; a poisoned record is isolated by
+	// bisecting and dropped after a few retries or 10 minutes, since clients catch up
+	// with GET /posts?after= on reconnect and a live push that late has no value.
+	fanoutBatchSize     = 100
+	fanoutRetryAttempts = 3
+	fanoutMaxRecordAge  = 10 // minutes
+
+	lambdaLogRetention = awslogs.RetentionDays_ONE_MONTH
+)
+
+// NewPostwallStack defines the whole AWS side of Postwall: Cognito, the three DynamoDB
+// tables, the four Lambdas, the HTTP and WebSocket APIs and, when the context names a
+// repository, the Amplify app that hosts the PWA. It panics, as CDK constructs do, when
+// the settings are invalid or the Lambda artifacts are missing.
+func NewPostwallStack(scope constructs.Construct, id string, props *PostwallStackProps) awscdk.Stack {
+	var stackProps awscdk.StackProps
+	if props != nil {
+		stackProps = props.StackProps
+	}
+	if stackProps.Description == nil {
+		stackProps.Description = jsii.String("Postwall: a live public wall (Cognito, API Gateway HTTP + WebSocket, Lambda, DynamoDB, Amplify)")
+	}
+	stack := awscdk.NewStack(scope, jsii.String(id), &stackProps)
+
+	cfg, err := readSettings(stack, props)
+	if err != nil {
+		panic(fmt.Errorf("postwall stack %s: %w", id, err))
+	}
+
+	tables := newTables(stack)
+
+	// The Amplify app comes first when enabled: its URL is an origin that the sign-in
+	// client and CORS must allow.
+	var amplifyApp awsamplify.CfnApp
+	var amplifyURL *string
+	if cfg.amplifyEnabled() {
+		amplifyApp, amplifyURL = newAmplifyApp(stack, cfg)
+	}
+	appURL := jsii.String(cfg.AppURL)
+	switch {
+	case cfg.AppURL != "":
+	case amplifyURL != nil:
+		appURL = amplifyURL
+	default:
+		appURL = jsii.String(cfg.LocalOrigin)
+	}
+	origins := appOrigins(cfg, amplifyURL)
+
+	auth := newAuth(stack, cfg, origins)
+
+	fns := newFunctions(stack, cfg.LambdaDir, tables, auth)
+
+	httpURL := newHTTPAPI(stack, fns.api, auth, origins)
+	wsStage := newWebSocketAPI(stack, fns)
+	newFanout(stack, cfg.LambdaDir, tables, wsStage)
+
+	if amplifyApp != nil {
+		newAmplifyBranch(stack, cfg, amplifyApp, frontendEnv(httpURL, wsStage.Url(), auth, appURL))
+	}
+
+	output(stack, "ApiUrl", httpURL, "HTTP API base URL (GET /posts)")
+	output(stack, "WebSocketUrl", wsStage.Url(), "WebSocket URL (connect with ?token=ACCESS_TOKEN)")
+	output(stack, "UserPoolId", auth.pool.UserPoolId(), "Cognito user pool id")
+	output(stack, "UserPoolClientId", auth.client.UserPoolClientId(), "Cognito app client id (public, no secret)")
+	output(stack, "HostedUiDomain", auth.domainURL, "Cognito hosted UI base URL")
+	output(stack, "AppUrl", appURL, "Where the PWA is served")
+	if amplifyApp == nil {
+		// Without a repository in context, these are the variables to paste into the
+		// Amplify console when connecting the repository by hand.
+		env := frontendEnv(httpURL, wsStage.Url(), auth, appURL)
+		parts := make([]*string, 0, len(env))
+		for _, kv := range env {
+			parts = append(parts, awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String(*kv[0] + "="), kv[1]}))
+		}
+		output(stack, "AmplifyEnvironment", awscdk.Fn_Join(jsii.String(" "), &parts),
+			"Environment variables for an Amplify app connected by hand (space-separated NAME=VALUE)")
+	}
+
+	return stack
+}
+
+// tables are the DynamoDB tables of the AWS adapters. TableV2 (AWS::DynamoDB::GlobalTable
+// with one replica) is used because its stream grants name the stream ARN, where the
+// older Table grants dynamodb:ListStreams on "*".
+type tables struct {
+	posts, connections, limits awsdynamodb.TableV2
+}
+
+func newTables(stack awscdk.Stack) tables {
+	str := awsdynamodb.AttributeType_STRING
+	posts := awsdynamodb.NewTableV2(stack, jsii.String("PostsTable"), &awsdynamodb.TablePropsV2{
+		PartitionKey:        &awsdynamodb.Attribute{Name: jsii.String("pk"), Type: str},
+		SortKey:             &awsdynamodb.Attribute{Name: jsii.String("sk"), Type: str},
+		Billing:             awsdynamodb.Billing_OnDemand(nil),
+		DynamoStream:        awsdynamodb.StreamViewType_NEW_AND_OLD_IMAGES,
+		TimeToLiveAttribute: jsii.String("ttl"), // idempotency records expire after 24 h
+		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{
+			PointInTimeRecoveryEnabled: jsii.Bool(true),
+		},
+		DeletionProtection: jsii.Bool(true),
+		RemovalPolicy:      awscdk.RemovalPolicy_RETAIN,
+	})
+	connections := awsdynamodb.NewTableV2(stack, jsii.String("ConnectionsTable"), &awsdynamodb.TablePropsV2{
+		PartitionKey:        &awsdynamodb.Attribute{Name: jsii.String("id"), Type: str},
+		Billing:             awsdynamodb.Billing_OnDemand(nil),
+		TimeToLiveAttribute: jsii.String("ttl"), // = expiresAt: sweeps connections whose $disconnect was lost
+		// No point-in-time recovery here or on limits: short-lived state that TTL clears
+		// within hours; a restore would describe sockets that no longer exist.
+		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+	})
+	limits := awsdynamodb.NewTableV2(stack, jsii.String("LimitsTable"), &awsdynamodb.TablePropsV2{
+		PartitionKey:        &awsdynamodb.Attribute{Name: jsii.String("pk"), Type: str},
+		Billing:             awsdynamodb.Billing_OnDemand(nil),
+		TimeToLiveAttribute: jsii.String("ttl"), // rate-limit windows expire on their own
+		RemovalPolicy:       awscdk.RemovalPolicy_RETAIN,
+	})
+	return tables{posts: posts, connections: connections, limits: limits}
+}
+
+// auth is the Cognito side: the pool, the PWA's public client and the hosted UI.
+type auth struct {
+	pool      awscognito.UserPool
+	client    awscognito.UserPoolClient
+	domain    awscognito.UserPoolDomain
+	domainURL *string
+}
+
+func newAuth(stack awscdk.Stack, cfg settings, origins []*string) auth {
+	pool := awscognito.NewUserPool(stack, jsii.String("UserPool"), &awscognito.UserPoolProps{
+		SelfSignUpEnabled:   jsii.Bool(true),
+		SignInAliases:       &awscognito.SignInAliases{Username: jsii.Bool(true)},
+		SignInCaseSensitive: jsii.Bool(false),
+		AutoVerify:          &awscognito.AutoVerifiedAttrs{Email: jsii.Bool(true)},
+		StandardAttributes: &awscognito.StandardAttributes{
+			Email: &awscognito.StandardAttribute{Required: jsii.Bool(true), Mutable: jsii.Bool(true)},
+		},
+		PasswordPolicy: &awscognito.PasswordPolicy{
+			MinLength:            jsii.Number(12),
+			RequireLowercase:     jsii.Bool(true),
+			RequireUppercase:     jsii.Bool(true),
+			RequireDigits:        jsii.Bool(true),
+			RequireSymbols:       jsii.Bool(true),
+			TempPasswordValidity: awscdk.Duration_Days(jsii.Number(3)),
+		},
+		AccountRecovery: awscognito.AccountRecovery_EMAIL_ONLY,
+		// Essentials is the tier that offers refresh-token rotation.
+		FeaturePlan:        awscognito.FeaturePlan_ESSENTIALS,
+		Mfa:                awscognito.Mfa_OFF,
+		DeletionProtection: jsii.Bool(true),
+		RemovalPolicy:      awscdk.RemovalPolicy_RETAIN,
+	})
+	cdknag.NagSuppressions_AddResourceSuppressions(pool, &[]*cdknag.NagPackSuppression{
+		{
+			Id: jsii.String("AwsSolutions-COG2"),
+			Reason: jsii.String("A public wall whose accounts guard nothing but the right to post under a name; " +
+				"the hosted UI cannot enrol optional TOTP, and required MFA would turn most visitors away. " +
+				"Strong passwords, verified email and hidden user-existence errors are the controls."),
+		},
+		{
+			Id: jsii.String("AwsSolutions-COG8"),
+			Reason: jsii.String("Essentials is deliberate: it has refresh-token rotation. Plus adds threat protection at " +
+				"several times the price per active user; API Gateway throttling and per-user post limits bound abuse instead."),
+		},
+	}, jsii.Bool(true))
+
+	var callbacks, logouts []*string
+	for _, origin := range origins {
+		callbacks = append(callbacks, join(origin, jsii.String("/callback")))
+		logouts = append(logouts, join(origin, jsii.String("/")))
+	}
+	client := pool.AddClient(jsii.String("WebClient"), &awscognito.UserPoolClientOptions{
+		// A browser app cannot keep a secret: a public client with PKCE.
+		GenerateSecret: jsii.Bool(false),
+		// Only SRP for direct API sign-in; ALLOW_REFRESH_TOKEN_AUTH is left out because
+		// rotation refreshes through the token endpoint instead.
+		AuthFlows: &awscognito.AuthFlow{UserSrp: jsii.Bool(true)},
+		OAuth: &awscognito.OAuthSettings{
+			Flows: &awscognito.OAuthFlows{
+				AuthorizationCodeGrant: jsii.Bool(true),
+				ImplicitCodeGrant:      jsii.Bool(false),
+				ClientCredentials:      jsii.Bool(false),
+			},
+			Scopes:       &[]awscognito.OAuthScope{awscognito.OAuthScope_OPENID(), awscognito.OAuthScope_EMAIL(), awscognito.OAuthScope_PROFILE()},
+			CallbackUrls: &callbacks,
+			LogoutUrls:   &logouts,
+		},
+		SupportedIdentityProviders:      &[]awscognito.UserPoolClientIdentityProvider{awscognito.UserPoolClientIdentityProvider_COGNITO()},
+		AccessTokenValidity:             awscdk.Duration_Hours(jsii.Number(1)),
+		IdTokenValidity:                 awscdk.Duration_Hours(jsii.Number(1)),
+		RefreshTokenValidity:            awscdk.Duration_Days(jsii.Number(30)),
+		RefreshTokenRotationGracePeriod: awscdk.Duration_Seconds(jsii.Number(10)),
+		EnableTokenRevocation:           jsii.Bool(true),
+		PreventUserExistenceErrors:      jsii.Bool(true),
+	})
+
+	prefix := jsii.String(cfg.DomainPrefix)
+	if cfg.DomainPrefix == "" {
+		// Hosted-UI prefixes are global across all AWS accounts: take the first group of
+		// the stack's UUID, which is stable for the stack's life and unique enough.
+		stackUUID := awscdk.Fn_Select(jsii.Number(2), awscdk.Fn_Split(jsii.String("/"), stack.StackId(), nil))
+		prefix = awscdk.Fn_Join(jsii.String(""), &[]*string{
+			jsii.String("postwall-"),
+			awscdk.Fn_Select(jsii.Number(0), awscdk.Fn_Split(jsii.String("-"), stackUUID, nil)),
+		})
+	}
+	domain := pool.AddDomain(jsii.String("HostedUi"), &awscognito.UserPoolDomainOptions{
+		CognitoDomain:       &awscognito.CognitoDomainOptions{DomainPrefix: prefix},
+		ManagedLoginVersion: awscognito.ManagedLoginVersion_CLASSIC_HOSTED_UI,
+	})
+	return auth{pool: pool, client: client, domain: domain, domainURL: domain.BaseUrl(nil)}
+}
+
+type functions struct {
+	api, authorizer, socket awslambda.Function
+}
+
+func newFunctions(stack awscdk.Stack, dir string, t tables, a auth) functions {
+	api := newGoFunction(stack, "Api", dir, "api", 256, 10, "GET /posts over the HTTP API", map[string]*string{
+		"POSTWALL_POSTS_TABLE": t.posts.TableName(),
+	})
+	t.posts.GrantReadData(api)
+
+	authorizer := newGoFunction(stack, "Authorizer", dir, "authorizer", 256, 5, "WebSocket $connect token authorizer", map[string]*string{
+		"POSTWALL_ISSUER":    a.pool.UserPoolProviderUrl(),
+		"POSTWALL_CLIENT_ID": a.client.UserPoolClientId(),
+	})
+
+	socket := newGoFunction(stack, "Socket", dir, "ws", 256, 10, "WebSocket routes: $connect, $disconnect, sendpost, deletepost, ping", map[string]*string{
+		"POSTWALL_POSTS_TABLE":        t.posts.TableName(),
+		"POSTWALL_CONNECTIONS_TABLE":  t.connections.TableName(),
+		"POSTWALL_LIMITS_TABLE":       t.limits.TableName(),
+		"POSTWALL_POST_LIMIT":         jsii.String("10"),
+		"POSTWALL_POST_WINDOW":        jsii.String("10s"),
+		"POSTWALL_MAX_CONNECTION_AGE": jsii.String("2h"),
+	})
+	t.posts.GrantReadWriteData(socket)
+	t.connections.GrantReadWriteData(socket)
+	t.limits.GrantReadWriteData(socket)
+
+	return functions{api: api, authorizer: authorizer, socket: socket}
+}
+
+// newFanout is the stream consumer that pushes each stored or deleted post to every
+// open connection through the stage's management API.
+func newFanout(stack awscdk.Stack, dir string, t tables, stage awsapigatewayv2.WebSocketStage) awslambda.Function {
+	fanout := newGoFunction(stack, "Fanout", dir, "fanout", 512, 60, "Posts stream to every open WebSocket connection", map[string]*string{
+		"POSTWALL_CONNECTIONS_TABLE":   t.connections.TableName(),
+		"POSTWALL_MANAGEMENT_ENDPOINT": stage.CallbackUrl(),
+		"POSTWALL_FANOUT_CONCURRENCY":  jsii.String("32"),
+	})
+	// Read to list the open connections, write to forget those that are gone (410).
+	t.connections.GrantReadWriteData(fanout)
+	// execute-api:ManageConnections on this stage's @connections only.
+	stage.GrantManagementApiAccess(fanout)
+
+	fanout.AddEventSource(awslambdaeventsources.NewDynamoEventSource(t.posts, &awslambdaeventsources.DynamoEventSourceProps{
+		StartingPosition:        awslambda.StartingPosition_LATEST,
+		BatchSize:               jsii.Number(fanoutBatchSize),
+		BisectBatchOnError:      jsii.Bool(true),
+		RetryAttempts:           jsii.Number(fanoutRetryAttempts),
+		MaxRecordAge:            awscdk.Duration_Minutes(jsii.Number(fanoutMaxRecordAge)),
+		ReportBatchItemFailures: jsii.Bool(true),
+		// Only posts reach the function; idempotency records (pk REQ#...) and their TTL
+		// deletions are filtered out by Lambda and cost no invocation.
+		Filters: &[]*map[string]interface{}{
+			awslambda.FilterCriteria_Filter(&map[string]interface{}{
+				"dynamodb": map[string]interface{}{
+					"Keys": map[string]interface{}{
+						"pk": map[string]interface{}{"S": awslambda.FilterRule_IsEqual(jsii.String("FEED"))},
+					},
+				},
+			}),
+		},
+	}))
+	suppressManagementWildcard(fanout)
+	return fanout
+}
+
+// newGoFunction builds one Lambda from dir/artifact/bootstrap with its own role and log
+// group, so the role holds nothing but write access to that log group plus the grants
+// added by the caller (no AWS managed policy).
+func newGoFunction(stack awscdk.Stack, id, dir, artifact string, memoryMB, timeoutSeconds float64, description string, env map[string]*string) awslambda.Function {
+	logs := awslogs.NewLogGroup(stack, jsii.String(id+"Logs"), &awslogs.LogGroupProps{
+		Retention:     lambdaLogRetention,
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
+	role := awsiam.NewRole(stack, jsii.String(id+"Role"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+		Description: jsii.String("Postwall " + artifact + " Lambda"),
+	})
+	logs.GrantWrite(role)
+	return awslambda.NewFunction(stack, jsii.String(id), &awslambda.FunctionProps{
+		Description:   jsii.String(description),
+		Runtime:       awslambda.Runtime_PROVIDED_AL2023(),
+		Architecture:  awslambda.Architecture_ARM_64(),
+		Handler:       jsii.String("bootstrap"),
+		Code:          awslambda.Code_FromAsset(jsii.String(filepath.Join(dir, artifact)), nil),
+		MemorySize:    jsii.Number(memoryMB),
+		Timeout:       awscdk.Duration_Seconds(jsii.Number(timeoutSeconds)),
+		Environment:   &env,
+		Role:          role,
+		LogGroup:      logs,
+		LoggingFormat: awslambda.LoggingFormat_JSON,
+	})
+}
+
+// newHTTPAPI serves GET /posts behind a JWT authorizer that accepts the user pool's
+// access tokens for this client only. It returns the base URL without a trailing slash.
+func newHTTPAPI(stack awscdk.Stack, handler awslambda.Function, a auth, origins []*string) *string {
+	api := awsapigatewayv2.NewHttpApi(stack, jsii.String("HttpApi"), &awsapigatewayv2.HttpApiProps{
+		ApiName:     jsii.String(*stack.StackName() + "-http"),
+		Description: jsii.String("Postwall REST API"),
+		// The stage is added below so it can carry throttling and access logs.
+		CreateDefaultStage: jsii.Bool(false),
+		CorsPreflight: &awsapigatewayv2.CorsPreflightOptions{
+			AllowOrigins: &origins,
+			AllowMethods: &[]awsapigatewayv2.CorsHttpMethod{awsapigatewayv2.CorsHttpMethod_GET, awsapigatewayv2.CorsHttpMethod_OPTIONS},
+			AllowHeaders: jsii.Strings("authorization", "content-type"),
+			MaxAge:       awscdk.Duration_Hours(jsii.Number(1)),
+		},
+	})
+	stage := api.AddStage(jsii.String("DefaultStage"), &awsapigatewayv2.HttpStageOptions{
+		StageName:  jsii.String("$default"),
+		AutoDeploy: jsii.Bool(true),
+		Throttle: &awsapigatewayv2.ThrottleSettings{
+			RateLimit:  jsii.Number(httpRateLimit),
+			BurstLimit: jsii.Number(httpBurstLimit),
+		},
+	})
+	accessLogs := awslogs.NewLogGroup(stack, jsii.String("HttpApiAccessLogs"), &awslogs.LogGroupProps{
+		Retention:     lambdaLogRetention,
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
+	// The L2 takes access-log settings only as a jsii interface, so set the L1 field.
+	stage.Node().DefaultChild().(awsapigatewayv2.CfnStage).SetAccessLogSettings(&awsapigatewayv2.CfnStage_AccessLogSettingsProperty{
+		DestinationArn: accessLogs.LogGroupArn(),
+		Format:         jsii.String(httpAccessLogFormat),
+	})
+
+	jwt := awsapigatewayv2authorizers.NewHttpJwtAuthorizer(jsii.String("CognitoAccessToken"), a.pool.UserPoolProviderUrl(),
+		&awsapigatewayv2authorizers.HttpJwtAuthorizerProps{
+			// API Gateway checks an access token's client_id against this list.
+			JwtAudience:    &[]*string{a.client.UserPoolClientId()},
+			IdentitySource: jsii.Strings("$request.header.Authorization"),
+		})
+	api.AddRoutes(&awsapigatewayv2.AddRoutesOptions{
+		Path:        jsii.String("/posts"),
+		Methods:     &[]awsapigatewayv2.HttpMethod{awsapigatewayv2.HttpMethod_GET},
+		Integration: awsapigatewayv2integrations.NewHttpLambdaIntegration(jsii.String("PostsIntegration"), handler, nil),
+		Authorizer:  jwt,
+	})
+	return awscdk.Fn_Join(jsii.String(""), &[]*string{
+		jsii.String("https://"), api.ApiId(), jsii.String(".execute-api."), stack.Region(), jsii.String("."), stack.UrlSuffix(),
+	})
+}
+
+// httpAccessLogFormat records who called what and how it ended, never a header or body
+// (the bearer token stays out of the logs).
+const httpAccessLogFormat = `{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","time":"$context.requestTime",` +
+	`"routeKey":"$context.routeKey","status":"$context.status","latency":"$context.responseLatency",` +
+	`"responseLength":"$context.responseLength","authorizerError":"$context.authorizer.error",` +
+	`"integrationError":"$context.integrationErrorMessage"}`
+
+// wsRoutes are the routes besides $connect and $disconnect; each returns the handler's
+// response body (ack, pong or error frame) to the sender.
+var wsRoutes = []string{"sendpost", "deletepost", "ping"}
+
+func newWebSocketAPI(stack awscdk.Stack, fns functions) awsapigatewayv2.WebSocketStage {
+	integration := awsapigatewayv2integrations.NewWebSocketLambdaIntegration(jsii.String("SocketIntegration"), fns.socket, nil)
+	api := awsapigatewayv2.NewWebSocketApi(stack, jsii.String("WebSocketApi"), &awsapigatewayv2.WebSocketApiProps{
+		ApiName:                  jsii.String(*stack.StackName() + "-ws"),
+		Description:              jsii.String("Postwall live feed"),
+		RouteSelectionExpression: jsii.String("$request.body.action"),
+		ConnectRouteOptions: &awsapigatewayv2.WebSocketRouteOptions{
+			Integration: integration,
+			// Browsers cannot set headers on a WebSocket handshake, so the access token
+			// travels in the query string; API Gateway answers 401 itself when it is absent.
+			Authorizer: awsapigatewayv2authorizers.NewWebSocketLambdaAuthorizer(jsii.String("TokenAuthorizer"), fns.authorizer,
+				&awsapigatewayv2authorizers.WebSocketLambdaAuthorizerProps{
+					IdentitySource: jsii.Strings("route.request.querystring.token"),
+				}),
+		},
+		DisconnectRouteOptions: &awsapigatewayv2.WebSocketRouteOptions{Integration: integration},
+		DefaultRouteOptions:    &awsapigatewayv2.WebSocketRouteOptions{Integration: integration, ReturnResponse: jsii.Bool(true)},
+	})
+	for _, route := range wsRoutes {
+		api.AddRoute(jsii.String(route), &awsapigatewayv2.WebSocketRouteOptions{Integration: integration, ReturnResponse: jsii.Bool(true)})
+	}
+	stage := awsapigatewayv2.NewWebSocketStage(stack, jsii.String("WebSocketStage"), &awsapigatewayv2.WebSocketStageProps{
+		WebSocketApi: api,
+		StageName:    jsii.String(wsStageName),
+		AutoDeploy:   jsii.Bool(true),
+		Throttle: &awsapigatewayv2.ThrottleSettings{
+			RateLimit:  jsii.Number(wsRateLimit),
+			BurstLimit: jsii.Number(wsBurstLimit),
+		},
+	})
+	cdknag.NagSuppressions_AddResourceSuppressions(stage, &[]*cdknag.NagPackSuppression{{
+		Id: jsii.String("AwsSolutions-APIG1"),
+		Reason: jsii.String("WebSocket access logs need the account-wide API Gateway CloudWatch role, a singleton " +
+			"this app stack must not own; the socket Lambda logs every route it handles instead."),
+	}}, jsii.Bool(true))
+	for _, child := range *api.Node().Children() {
+		route, ok := child.(awsapigatewayv2.WebSocketRoute)
+		if !ok || *route.RouteKey() == "$connect" {
+			continue
+		}
+		cdknag.NagSuppressions_AddResourceSuppressions(route, &[]*cdknag.NagPackSuppression{{
+			Id: jsii.String("AwsSolutions-APIG4"),
+			Reason: jsii.String("API Gateway authorizes a WebSocket only at $connect (which has the token authorizer); " +
+				"later frames ride the authenticated connection and the handler takes identity from it."),
+		}}, jsii.Bool(true))
+	}
+	return stage
+}
+
+// suppressManagementWildcard documents the one wildcard in our policies: the
+// management API's resource format names stage, method and connection id, and the
+// connection ids are only known at run time.
+func suppressManagementWildcard(fn awslambda.Function) {
+	cdknag.NagSuppressions_AddResourceSuppressions(fn.Role(), &[]*cdknag.NagPackSuppression{{
+		Id: jsii.String("AwsSolutions-IAM5"),
+		Reason: jsii.String("execute-api:ManageConnections is scoped to this API's " + wsStageName + " stage; " +
+			"the method and connection-id segments are wildcards because connection ids exist only at run time."),
+		AppliesTo: &[]interface{}{
+			&cdknag.RegexAppliesTo{Regex: jsii.String(`/^Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<WebSocketApi[0-9A-F]+>\/` + wsStageName + `\/\*\/@connections\/\*$/g`)},
+		},
+	}}, jsii.Bool(true))
+}
+
+// appOrigins lists every browser origin of the PWA: the configured app URL, the
+// Amplify URL, extra allowed origins and the local server. Order is kept, duplicates
+// dropped.
+func appOrigins(cfg settings, amplifyURL *string) []*string {
+	var out []*string
+	seen := map[string]bool{}
+	add := func(origin string) {
+		if origin == "" || seen[origin] {
+			return
+		}
+		seen[origin] = true
+		out = append(out, jsii.String(origin))
+	}
+	add(cfg.AppURL)
+	if amplifyURL != nil {
+		out = append(out, amplifyURL)
+	}
+	for _, o := range cfg.AllowedOrigins {
+		add(o)
+	}
+	add(cfg.LocalOrigin)
+	return out
+}
+
+// frontendEnvNames are the variables `make web` reads to point the PWA at this stack,
+// in the order frontendEnv returns them.
+var frontendEnvNames = []string{
+	"POSTWALL_API_URL", "POSTWALL_WS_URL", "POSTWALL_AUTH_URL",
+	"POSTWALL_CLIENT_ID", "POSTWALL_REDIRECT_URI", "POSTWALL_LOGOUT_URI",
+}
+
+func frontendEnv(apiURL, wsURL *string, a auth, appURL *string) [][2]*string {
+	values := []*string{
+		apiURL, wsURL, a.domainURL, a.client.UserPoolClientId(),
+		join(appURL, jsii.String("/callback")), join(appURL, jsii.String("/")),
+	}
+	env := make([][2]*string, len(frontendEnvNames))
+	for i, name := range frontendEnvNames {
+		env[i] = [2]*string{jsii.String(name), values[i]}
+	}
+	return env
+}
+
+// newAmplifyApp creates the hosting app (L1: the L2 is still experimental) and returns
+// it with the branch's default URL, https://BRANCH.APPID.amplifyapp.com.
+func newAmplifyApp(stack awscdk.Stack, cfg settings) (awsamplify.CfnApp, *string) {
+	source, target, status := spaRewriteRule()
+	app := awsamplify.NewCfnApp(stack, jsii.String("AmplifyApp"), &awsamplify.CfnAppProps{
+		Name:        stack.StackName(),
+		Description: jsii.String("Postwall PWA, built with amplify.yml"),
+		Repository:  jsii.String(cfg.AmplifyRepository),
+		// A dynamic reference: CloudFormation resolves the token at deploy time, so it
+		// never appears in the template.
+		AccessToken: awscdk.SecretValue_SecretsManager(jsii.String(cfg.AmplifyTokenSecret), nil).UnsafeUnwrap(),
+		Platform:    jsii.String("WEB"),
+		CustomRules: &[]*awsamplify.CfnApp_CustomRuleProperty{{
+			Source: jsii.String(source), Target: jsii.String(target), Status: jsii.String(status),
+		}},
+		CustomHeaders:            jsii.String(customHeadersYAML(hostingHeaders)),
+		EnableBranchAutoDeletion: jsii.Bool(false),
+	})
+	// Amplify turns "/" in a branch name into "-" in its subdomain.
+	sub := strings.ReplaceAll(cfg.AmplifyBranch, "/", "-")
+	url := awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String("https://" + sub + "."), app.AttrDefaultDomain()})
+	return app, url
+}
+
+func newAmplifyBranch(stack awscdk.Stack, cfg settings, app awsamplify.CfnApp, env [][2]*string) awsamplify.CfnBranch {
+	vars := make([]*awsamplify.CfnBranch_EnvironmentVariableProperty, 0, len(env))
+	for _, kv := range env {
+		vars = append(vars, &awsamplify.CfnBranch_EnvironmentVariableProperty{Name: kv[0], Value: kv[1]})
+	}
+	// The variables live on the branch, not the app: the app's URL feeds the sign-in
+	// client's callbacks, so app-level variables naming the client would be a cycle.
+	return awsamplify.NewCfnBranch(stack, jsii.String("AmplifyBranch"), &awsamplify.CfnBranchProps{
+		AppId:                app.AttrAppId(),
+		BranchName:           jsii.String(cfg.AmplifyBranch),
+		Stage:                jsii.String("PRODUCTION"),
+		Framework:            jsii.String("Web"),
+		EnableAutoBuild:      jsii.Bool(true),
+		EnvironmentVariables: &vars,
+	})
+}
+
+func join(parts ...*string) *string {
+	return awscdk.Fn_Join(jsii.String(""), &parts)
+}
+
+func output(stack awscdk.Stack, id string, value *string, description string) {
+	awscdk.NewCfnOutput(stack, jsii.String(id), &awscdk.CfnOutputProps{Value: value, Description: jsii.String(description)})
+}
