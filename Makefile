@@ -16,8 +16,6 @@ LAMBDAS   := api authorizer ws fanout
 WASM      := app/site/web/app.wasm
 GO_SOURCES := $(shell find . -name '*.go' -not -path './.tools/*' -not -path './cdk/*' 2>/dev/null) go.mod go.sum
 
-export POSTWALL_DYNALITE := $(NODE_BIN)/dynalite
-
 .PHONY: run build wasm web lambdas test test-go test-cdk lint tools tools-node tools-browser \
         bench synth bootstrap deploy clean
 

@@ -36,7 +36,8 @@ func main() {
 func serve(args []string) error {
 	fs := flag.NewFlagSet("postwall serve", flag.ContinueOnError)
 	var cfg server.Config
-	var logLevel string
+	var logLevel, storeKind, dynamoEndpoint string
+	tables := server.DefaultTables
 	fs.StringVar(&cfg.Addr, "addr", env("POSTWALL_ADDR", server.DefaultAddr), "listen address (POSTWALL_ADDR)")
 	fs.StringVar(&cfg.DataDir, "data", env("POSTWALL_DATA", server.DefaultDataDir), "folder of the embedded store (POSTWALL_DATA)")
 	fs.StringVar(&cfg.ClientID, "client-id", env("POSTWALL_CLIENT_ID", server.DefaultClientID), "OAuth client id of the app (POSTWALL_CLIENT_ID)")
@@ -45,9 +46,21 @@ func serve(args []string) error {
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", envDuration("POSTWALL_IDLE_TIMEOUT", 10*time.Minute), "close WebSockets idle this long (POSTWALL_IDLE_TIMEOUT)")
 	fs.DurationVar(&cfg.MaxConnectionAge, "max-connection-age", envDuration("POSTWALL_MAX_CONNECTION_AGE", 2*time.Hour), "close WebSockets this old (POSTWALL_MAX_CONNECTION_AGE)")
 	fs.DurationVar(&cfg.TokenTTL, "token-ttl", envDuration("POSTWALL_TOKEN_TTL", time.Hour), "lifetime of access and id tokens (POSTWALL_TOKEN_TTL)")
+	fs.StringVar(&storeKind, "store", env("POSTWALL_STORE", "embedded"), "where posts and connections live: embedded or dynamodb (POSTWALL_STORE)")
+	fs.StringVar(&dynamoEndpoint, "dynamodb-endpoint", env("POSTWALL_DYNAMODB_ENDPOINT", ""), "DynamoDB endpoint with -store dynamodb, e.g. a local dynalite; empty for AWS (POSTWALL_DYNAMODB_ENDPOINT)")
+	fs.StringVar(&tables.Posts, "posts-table", env("POSTWALL_POSTS_TABLE", tables.Posts), "posts table with -store dynamodb (POSTWALL_POSTS_TABLE)")
+	fs.StringVar(&tables.Connections, "connections-table", env("POSTWALL_CONNECTIONS_TABLE", tables.Connections), "connections table with -store dynamodb (POSTWALL_CONNECTIONS_TABLE)")
+	fs.StringVar(&tables.Limits, "limits-table", env("POSTWALL_LIMITS_TABLE", tables.Limits), "rate limit table with -store dynamodb (POSTWALL_LIMITS_TABLE)")
 	fs.StringVar(&logLevel, "log-level", env("POSTWALL_LOG_LEVEL", "info"), "debug, info, warn or error (POSTWALL_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	switch storeKind {
+	case "embedded":
+	case "dynamodb":
+		cfg.DynamoDB = &server.DynamoDB{Endpoint: dynamoEndpoint, Tables: tables}
+	default:
+		return fmt.Errorf("bad -store %q: want embedded or dynamodb", storeKind)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(logLevel)); err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/postwall/postwall/backend/apigw"
+	"github.com/postwall/postwall/backend/dynamo/dynalite"
 	"github.com/postwall/postwall/backend/local/server"
 	"github.com/postwall/postwall/backend/wall"
 )
@@ -24,8 +25,18 @@ import (
 // TestEndToEnd drives the real server over real HTTP and WebSockets the way the
 // PWA and an operator would, then restarts it on the same data.
 func TestEndToEnd(t *testing.T) {
-	data := t.TempDir()
-	cfg := server.Config{DataDir: data, PostLimit: 1000, PostWindow: time.Minute, Log: testLogger(t)}
+	endToEnd(t, server.Config{DataDir: t.TempDir(), PostLimit: 1000, PostWindow: time.Minute, Log: testLogger(t)})
+}
+
+// TestEndToEndOnDynamoDB runs the same journey with posts, connections and the
+// rate limit in DynamoDB (dynalite), as `postwall serve -store dynamodb` does.
+func TestEndToEndOnDynamoDB(t *testing.T) {
+	endpoint := dynalite.Start(t)
+	endToEnd(t, server.Config{DataDir: t.TempDir(), PostLimit: 1000, PostWindow: time.Minute, Log: testLogger(t),
+		DynamoDB: &server.DynamoDB{Endpoint: endpoint, Tables: server.DefaultTables}})
+}
+
+func endToEnd(t *testing.T, cfg server.Config) {
 	srv := start(t, cfg)
 	base := srv.BaseURL
 

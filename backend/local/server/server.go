@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/postwall/postwall/app/site"
 	"github.com/postwall/postwall/backend/auth"
+	"github.com/postwall/postwall/backend/dynamo"
 	"github.com/postwall/postwall/backend/handler"
 	"github.com/postwall/postwall/backend/local/cognito"
 	"github.com/postwall/postwall/backend/local/gateway"
@@ -36,6 +37,10 @@ type Config struct {
 	IdleTimeout      time.Duration // WebSocket idle limit
 	MaxConnectionAge time.Duration // WebSocket age limit
 	TokenTTL         time.Duration // access and id token lifetime
+
+	// DynamoDB, when set, keeps posts, connections and the rate limit in
+	// DynamoDB instead of the embedded store.
+	DynamoDB *DynamoDB
 
 	Version string // the build's version, shown to the PWA so updates reach users
 	Log     *slog.Logger
@@ -133,10 +138,29 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 		return fmt.Errorf("token verifier: %w", err)
 	}
 
-	service := &wall.Service{Posts: db, Limiter: store.NewLimiter(cfg.PostLimit, cfg.PostWindow, nil)}
+	var (
+		posts     wall.PostStore       = db
+		conns     wall.ConnectionStore = db
+		limiter   wall.RateLimiter     = store.NewLimiter(cfg.PostLimit, cfg.PostWindow, nil)
+		subscribe                      = func(fn func(wall.Change)) { db.Subscribe(fn) }
+	)
+	if cfg.DynamoDB != nil {
+		client, err := openDynamoDB(ctx, *cfg.DynamoDB)
+		if err != nil {
+			return fmt.Errorf("DynamoDB at %q: %w", cfg.DynamoDB.Endpoint, err)
+		}
+		announcing := newAnnouncingPosts(dynamo.NewPostStore(client, cfg.DynamoDB.Tables.Posts), log)
+		defer announcing.Close()
+		posts, subscribe = announcing, announcing.Subscribe
+		conns = dynamo.NewConnectionStore(client, cfg.DynamoDB.Tables.Connections)
+		limiter = dynamo.NewRateLimiter(client, cfg.DynamoDB.Tables.Limits, cfg.PostLimit, cfg.PostWindow)
+		log.Info("posts and connections in DynamoDB", "endpoint", cfg.DynamoDB.Endpoint, "tables", cfg.DynamoDB.Tables)
+	}
+
+	service := &wall.Service{Posts: posts, Limiter: limiter}
 	api := &handler.API{Service: service, Log: log}
 	authorizer := &handler.Authorizer{Verifier: verifier, Log: log}
-	routes := &handler.Socket{Service: service, Connections: db, MaxAge: cfg.MaxConnectionAge, Log: log}
+	routes := &handler.Socket{Service: service, Connections: conns, MaxAge: cfg.MaxConnectionAge, Log: log}
 	gw := gateway.New(gateway.Config{
 		API:              lambda.NewHandler(api.Handle),
 		Authorizer:       lambda.NewHandler(authorizer.Handle),
@@ -150,8 +174,8 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 
 	// Writes are stored first; each commit then drives the fan-out, as the
 	// posts table's stream does in AWS.
-	fanout := &wall.Fanout{Connections: db, Notifier: gw}
-	db.Subscribe(func(c wall.Change) {
+	fanout := &wall.Fanout{Connections: conns, Notifier: gw}
+	subscribe(func(c wall.Change) {
 		bctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		res, err := fanout.Broadcast(bctx, c.Frame())

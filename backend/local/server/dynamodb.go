@@ -1,0 +1,128 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/postwall/postwall/backend/dynamo"
+	"github.com/postwall/postwall/backend/wall"
+)
+
+// DynamoDB selects the DynamoDB adapters for posts, connections and the rate
+// limit, so the local stack runs on the same data layer as AWS (against AWS
+// itself or a compatible server such as dynalite). Sign-in data stays in the
+// embedded store.
+type DynamoDB struct {
+	Endpoint string        // "" for AWS; e.g. http://127.0.0.1:4567 for dynalite
+	Tables   dynamo.Tables // created when missing
+}
+
+// DefaultTables are the table names the local server uses unless told otherwise.
+var DefaultTables = dynamo.Tables{Posts: "postwall-posts", Connections: "postwall-connections", Limits: "postwall-limits"}
+
+func openDynamoDB(ctx context.Context, d DynamoDB) (*dynamodb.Client, error) {
+	var client *dynamodb.Client
+	if d.Endpoint != "" {
+		cfg, err := config.LoadDefaultConfig(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("load AWS configuration: %w", err)
+		}
+		if cfg.Region == "" {
+			cfg.Region = "us-east-1"
+		}
+		// A local DynamoDB-compatible server checks no signature; dummy keys
+		// let the server run where no AWS credentials exist.
+		if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+			cfg.Credentials = credentials.NewStaticCredentialsProvider("local", "local", "")
+		}
+		client = dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(d.Endpoint) })
+	} else {
+		cfg, err := config.LoadDefaultConfig(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("load AWS configuration: %w", err)
+		}
+		client = dynamodb.NewFromConfig(cfg)
+	}
+	cctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := dynamo.CreateTables(cctx, client, d.Tables); err != nil {
+		return nil, fmt.Errorf("create tables: %w", err)
+	}
+	return client, nil
+}
+
+// announcingPosts stands in for the posts table's stream: after each write that
+// stored or deleted a post, it queues the change for the fan-out, one at a time
+// and in the order the writes returned.
+type announcingPosts struct {
+	wall.PostStore
+	log     *slog.Logger
+	changes chan wall.Change
+
+	mu       sync.Mutex
+	handlers []func(wall.Change)
+	done     chan struct{}
+}
+
+func newAnnouncingPosts(posts wall.PostStore, log *slog.Logger) *announcingPosts {
+	a := &announcingPosts{PostStore: posts, log: log, changes: make(chan wall.Change, 1024), done: make(chan struct{})}
+	go a.deliver()
+	return a
+}
+
+func (a *announcingPosts) Subscribe(fn func(wall.Change)) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.handlers = append(a.handlers, fn)
+}
+
+func (a *announcingPosts) deliver() {
+	defer close(a.done)
+	for c := range a.changes {
+		a.mu.Lock()
+		handlers := a.handlers
+		a.mu.Unlock()
+		for _, fn := range handlers {
+			fn(c)
+		}
+	}
+}
+
+// Close delivers what is queued and stops.
+func (a *announcingPosts) Close() {
+	close(a.changes)
+	<-a.done
+}
+
+func (a *announcingPosts) announce(c wall.Change) {
+	select {
+	case a.changes <- c:
+	default:
+		// Like a stream consumer that fell behind: clients get it when they catch up.
+		a.log.Warn("change queue full, broadcast skipped", "post", c.Post.ID)
+	}
+}
+
+func (a *announcingPosts) CreatePost(ctx context.Context, requestKey string, p wall.Post) (wall.Post, bool, error) {
+	stored, created, err := a.PostStore.CreatePost(ctx, requestKey, p)
+	if err == nil && created {
+		a.announce(wall.Change{Post: stored})
+	}
+	return stored, created, err
+}
+
+func (a *announcingPosts) DeletePost(ctx context.Context, id, author string) (wall.Post, error) {
+	deleted, err := a.PostStore.DeletePost(ctx, id, author)
+	if err == nil {
+		a.announce(wall.Change{Post: deleted, Deleted: true})
+	}
+	return deleted, err
+}
