@@ -1,0 +1,481 @@
+// Package client is the app's state and actions, apart from any component:
+// the session, the feed, the outbox and the live socket, put together. The
+// components only render a View and call these methods; everything here runs
+// natively too, so it is tested with plain go test against real HTTP and
+// WebSocket servers.
+package client
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/postwall/postwall/app/feed"
+	"github.com/postwall/postwall/app/fetch"
+	"github.com/postwall/postwall/app/live"
+	"github.com/postwall/postwall/app/session"
+	"github.com/postwall/postwall/backend/wall"
+)
+
+// Storage keeps JSON values by key: localStorage and sessionStorage, through
+// go-app's app.BrowserStorage.
+type Storage interface {
+	Get(key string, v any) error
+	Set(key string, v any) error
+	Del(key string)
+}
+
+// Config is where the app's servers are.
+type Config struct {
+	APIURL  string
+	WSURL   string
+	Session session.Config
+}
+
+// Deps are the platform's parts: the browser's in the app, real servers'
+// clients in tests.
+type Deps struct {
+	HTTP    fetch.Doer
+	Dial    live.Dialer
+	Local   Storage // survives the tab: outbox, last posts seen
+	Session Storage // the tab's: tokens, the sign-in in progress
+	Now     func() time.Time
+	Random  io.Reader // nil: crypto/rand
+	Backoff live.Backoff
+}
+
+// View is everything the components show, as one value.
+type View struct {
+	SignedIn     bool
+	Username     string
+	Status       string // live.Status's text: off, connecting, online, offline
+	Posts        []wall.Post
+	Pending      []live.Pending
+	Loading      bool // the first page is on its way and nothing is shown yet
+	LoadingOlder bool
+	HasOlder     bool
+	FeedError    string
+	ComposeError string
+	RestoreText  string // text of a refused post, for the composer to take back
+	Notice       string // something that went wrong elsewhere (a delete refused)
+	Seq          int    // grows with every change, so observers see each one
+}
+
+// Page sizes.
+const (
+	pageSize       = 30
+	catchUpPage    = wall.MaxPageLimit
+	catchUpMaxPage = 5 // more behind than this: start again from the newest page
+	retryAfter     = 10 * time.Second
+)
+
+// App is one tab's Postwall.
+type App struct {
+	cfg     Config
+	deps    Deps
+	keeper  *session.Keeper
+	api     *feed.API
+	publish func(View)
+
+	syncMu sync.Mutex // one catch-up at a time
+
+	mu       sync.Mutex
+	view     View
+	feed     feed.Feed
+	outbox   *live.Outbox
+	socket   *live.Socket
+	stop     context.CancelFunc
+	deleting map[string]string // requestId -> post id
+}
+
+// New returns an app that calls publish with every new View.
+func New(cfg Config, deps Deps, publish func(View)) *App {
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.Backoff.Max == 0 {
+		deps.Backoff = live.DefaultBackoff
+	}
+	a := &App{cfg: cfg, deps: deps, publish: publish, deleting: map[string]string{}}
+	a.keeper = &session.Keeper{Config: cfg.Session, HTTP: deps.HTTP, Store: deps.Session, Now: deps.Now}
+	a.api = &feed.API{BaseURL: cfg.APIURL, HTTP: deps.HTTP, Token: func(ctx context.Context) (string, error) {
+		t, _, err := a.token(ctx)
+		return t, err
+	}}
+	a.view.Status = live.StatusOff.String()
+	return a
+}
+
+// changed publishes the view; call with a.mu held.
+func (a *App) changed() {
+	a.view.Seq++
+	v := a.view
+	v.Posts = a.feed.Posts()
+	_, v.HasOlder = a.feed.Older()
+	if a.outbox != nil {
+		v.Pending = a.outbox.Items()
+	}
+	if a.publish != nil {
+		a.publish(v)
+	}
+}
+
+// View returns the current view.
+func (a *App) View() View {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	v := a.view
+	v.Posts = a.feed.Posts()
+	_, v.HasOlder = a.feed.Older()
+	if a.outbox != nil {
+		v.Pending = a.outbox.Items()
+	}
+	return v
+}
+
+// Start resumes the tab's session if there is one: the last posts seen at
+// once, then the server's, then the live socket. It returns at once.
+func (a *App) Start(ctx context.Context) {
+	t := a.keeper.Current()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if t.AccessToken == "" || a.stop != nil {
+		a.changed()
+		return
+	}
+	ctx, a.stop = context.WithCancel(ctx)
+	a.view.SignedIn, a.view.Username = true, t.Username
+	a.outbox = live.OpenOutbox(a.deps.Local, t.Sub)
+	a.feed.Merge(feed.LoadCache(a.deps.Local)...)
+	a.view.Loading = a.feed.Len() == 0
+	a.socket = &live.Socket{
+		URL:      a.cfg.WSURL,
+		Dial:     a.deps.Dial,
+		Token:    a.token,
+		Backoff:  a.deps.Backoff,
+		Now:      a.deps.Now,
+		OnStatus: a.onStatus,
+		OnOpen:   a.onOpen,
+		OnFrame:  a.onFrame,
+	}
+	a.changed()
+	go a.Sync(ctx)
+	go a.socket.Run(ctx)
+}
+
+// token is the socket's and the API's access token; a session that cannot go
+// on ends here.
+func (a *App) token(ctx context.Context) (string, time.Time, error) {
+	t, exp, err := a.keeper.AccessToken(ctx)
+	if errors.Is(err, session.ErrSignedOut) {
+		go a.ended()
+	}
+	return t, exp, err
+}
+
+// ended: the session is gone (refresh refused). Stop, and say so.
+func (a *App) ended() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.stopLocked()
+	a.view = View{Status: live.StatusOff.String(), Notice: "Your session has ended. Please sign in again."}
+	a.changed()
+}
+
+func (a *App) stopLocked() {
+	if a.stop != nil {
+		a.stop()
+		a.stop = nil
+	}
+	a.socket = nil
+	a.outbox = nil
+	a.feed = feed.Feed{}
+}
+
+// SignIn returns the hosted UI address where "Sign in" (or, with signup,
+// "Create account") goes.
+func (a *App) SignIn(signup bool) (string, error) {
+	return a.keeper.Begin(signup, a.deps.Random)
+}
+
+// CompleteSignIn handles /callback and starts the session.
+func (a *App) CompleteSignIn(ctx context.Context, callbackURL string) error {
+	if _, err := a.keeper.Complete(ctx, callbackURL); err != nil {
+		return err
+	}
+	a.Start(ctx)
+	return nil
+}
+
+// SignOut closes the socket, forgets the session and the posts kept for
+// offline use, and returns the hosted UI's logout address. The outbox stays:
+// it is this user's, sent only with this user's token when they are back.
+func (a *App) SignOut() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.stopLocked()
+	a.deps.Local.Del(feed.CacheKey)
+	a.view = View{Status: live.StatusOff.String()}
+	a.changed()
+	return a.keeper.SignOut()
+}
+
+func (a *App) onStatus(s live.Status) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.view.SignedIn {
+		a.view.Status = s.String()
+		a.changed()
+	}
+}
+
+// onOpen runs after every (re)connect: catch up, then resend the outbox with
+// the same requestIds (the server stores each once).
+func (a *App) onOpen(ctx context.Context) {
+	a.Sync(ctx)
+	a.flush(ctx)
+}
+
+func (a *App) flush(ctx context.Context) {
+	a.mu.Lock()
+	ob, sock := a.outbox, a.socket
+	a.mu.Unlock()
+	if ob == nil || sock == nil {
+		return
+	}
+	for _, f := range ob.Frames() {
+		if err := sock.Send(ctx, f); err != nil {
+			return // closed again: the next connect sends them
+		}
+	}
+}
+
+// Sync brings the feed up to date: the newest page when nothing is held,
+// otherwise everything after a little before the newest post held.
+func (a *App) Sync(ctx context.Context) {
+	a.syncMu.Lock()
+	defer a.syncMu.Unlock()
+
+	a.mu.Lock()
+	cursor := a.feed.CatchUpCursor()
+	a.mu.Unlock()
+
+	err := a.catchUp(ctx, cursor)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.view.SignedIn {
+		return
+	}
+	a.view.Loading = false
+	a.view.FeedError = ""
+	if err != nil && ctx.Err() == nil {
+		a.view.FeedError = describe(err, "The posts could not be loaded.")
+	}
+	if err == nil {
+		_ = feed.SaveCache(a.deps.Local, &a.feed) // a full storage only costs the offline copy
+	}
+	a.changed()
+}
+
+func (a *App) catchUp(ctx context.Context, cursor string) error {
+	if cursor == "" {
+		return a.newest(ctx)
+	}
+	var got []wall.Post
+	for range catchUpMaxPage {
+		p, err := a.api.ListPosts(ctx, feed.Query{Limit: catchUpPage, After: cursor})
+		if err != nil {
+			return err
+		}
+		got = append(got, p.Posts...)
+		if p.Next == "" {
+			a.mu.Lock()
+			a.feed.Merge(got...)
+			a.mu.Unlock()
+			return nil
+		}
+		cursor = p.Next
+	}
+	return a.newest(ctx) // too far behind: a gap is better than a long wait
+}
+
+func (a *App) newest(ctx context.Context) error {
+	p, err := a.api.ListPosts(ctx, feed.Query{Limit: pageSize})
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.feed.Reset(p.Posts, p.Next)
+	a.mu.Unlock()
+	return nil
+}
+
+// LoadOlder reads the next older page.
+func (a *App) LoadOlder(ctx context.Context) {
+	a.mu.Lock()
+	cursor, ok := a.feed.Older()
+	if !ok || a.view.LoadingOlder || !a.view.SignedIn {
+		a.mu.Unlock()
+		return
+	}
+	a.view.LoadingOlder = true
+	a.changed()
+	a.mu.Unlock()
+
+	p, err := a.api.ListPosts(ctx, feed.Query{Limit: pageSize, Before: cursor})
+
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.view.LoadingOlder = false
+	if err != nil {
+		a.view.FeedError = describe(err, "Older posts could not be loaded.")
+	} else {
+		a.view.FeedError = ""
+		a.feed.Merge(p.Posts...)
+		a.feed.SetOlder(p.Next)
+	}
+	a.changed()
+}
+
+// Send keeps text in the outbox and sends it if the socket is open. Invalid
+// text is refused here, with the message to show in place.
+func (a *App) Send(ctx context.Context, text string) error {
+	a.mu.Lock()
+	ob, sock := a.outbox, a.socket
+	a.mu.Unlock()
+	if ob == nil {
+		return &wall.Error{Code: wall.EUNAUTHORIZED, Message: "Sign in to post."}
+	}
+	p, err := ob.Add(text, a.deps.Now())
+	a.mu.Lock()
+	a.view.ComposeError, a.view.RestoreText = "", ""
+	if err != nil {
+		a.view.ComposeError = describe(err, "The post could not be kept.")
+	}
+	a.changed()
+	a.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	_ = sock.Send(ctx, live.SendPostFrame(p.RequestID, p.Text)) // not open: the outbox sends it on connect
+	return nil
+}
+
+// Discard drops a pending post the user gave up on.
+func (a *App) Discard(requestID string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.outbox != nil {
+		_ = a.outbox.Discard(requestID)
+		a.changed()
+	}
+}
+
+// Delete asks to delete one's own post; it disappears when the server says
+// it is deleted (for everyone at once).
+func (a *App) Delete(ctx context.Context, id string) {
+	a.mu.Lock()
+	sock := a.socket
+	a.mu.Unlock()
+	if sock == nil {
+		return
+	}
+	rid := live.NewRequestID()
+	a.mu.Lock()
+	a.deleting[rid] = id
+	a.mu.Unlock()
+	if err := sock.Send(ctx, live.DeletePostFrame(rid, id)); err != nil {
+		a.mu.Lock()
+		delete(a.deleting, rid)
+		a.view.Notice = "You are offline: the post can be deleted once the connection is back."
+		a.changed()
+		a.mu.Unlock()
+	}
+}
+
+// DismissNotice clears the notice.
+func (a *App) DismissNotice() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.view.Notice = ""
+	a.changed()
+}
+
+// Wake reconnects now if the socket is waiting (the browser is back online).
+func (a *App) Wake() {
+	a.mu.Lock()
+	sock := a.socket
+	a.mu.Unlock()
+	if sock != nil {
+		sock.Wake()
+	}
+}
+
+func (a *App) onFrame(f live.Frame) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.outbox == nil {
+		return
+	}
+	switch f.Type {
+	case live.TypeAck:
+		_, _ = a.outbox.Ack(f.RequestID)
+		a.feed.Merge(*f.Post)
+	case live.TypePost:
+		a.feed.Merge(*f.Post)
+	case live.TypeDeleted:
+		a.feed.Remove(f.ID)
+	case live.TypeError:
+		a.onError(f)
+	default:
+		return // pong
+	}
+	if f.Type != live.TypeError {
+		_ = feed.SaveCache(a.deps.Local, &a.feed)
+	}
+	a.changed()
+}
+
+// onError places a server error where it belongs; a.mu is held.
+func (a *App) onError(f live.Frame) {
+	if id, ok := a.deleting[f.RequestID]; ok {
+		delete(a.deleting, f.RequestID)
+		if f.Code == wall.ENOTFOUND {
+			a.feed.Remove(id) // already gone
+			return
+		}
+		a.view.Notice = f.Message
+		return
+	}
+	p, dropped, ok, _ := a.outbox.Fail(f.RequestID, f.Code, f.Message)
+	switch {
+	case !ok:
+		a.view.Notice = f.Message
+	case dropped:
+		a.view.ComposeError, a.view.RestoreText = f.Message, p.Text
+	default:
+		// Retryable (rate limited): try again a little later.
+		stop := a.stop
+		time.AfterFunc(retryAfter, func() {
+			if stop != nil {
+				a.flush(context.Background())
+			}
+		})
+	}
+}
+
+// describe turns an error into words for people.
+func describe(err error, fallback string) string {
+	var we *wall.Error
+	var ne *fetch.NetworkError
+	switch {
+	case errors.As(err, &we) && we.Message != "":
+		return we.Message
+	case errors.As(err, &ne):
+		return "You appear to be offline. " + fallback
+	default:
+		return fallback
+	}
+}

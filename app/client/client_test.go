@@ -1,0 +1,277 @@
+package client
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/postwall/postwall/app/fetch"
+	"github.com/postwall/postwall/app/live"
+	"github.com/postwall/postwall/app/session"
+	"github.com/postwall/postwall/backend/wall"
+)
+
+type mapStore struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+func newMapStore() *mapStore { return &mapStore{m: map[string][]byte{}} }
+func (s *mapStore) Get(k string, v any) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b, ok := s.m[k]; ok {
+		return json.Unmarshal(b, v)
+	}
+	return nil
+}
+func (s *mapStore) Set(k string, v any) error {
+	b, err := json.Marshal(v)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[k] = b
+	return err
+}
+func (s *mapStore) Del(k string) { s.mu.Lock(); defer s.mu.Unlock(); delete(s.m, k) }
+
+// wallServer speaks the contract's /api/posts and /ws over real HTTP and
+// WebSockets, with the server's idempotency by requestId; it can be taken
+// offline and back.
+type wallServer struct {
+	mu       sync.Mutex
+	posts    []wall.Post // oldest first
+	byReq    map[string]wall.Post
+	conns    map[*websocket.Conn]bool
+	offline  bool
+	sendpost int
+}
+
+func (s *wallServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	offline := s.offline
+	s.mu.Unlock()
+	if offline {
+		http.Error(w, "unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	switch r.URL.Path {
+	case "/api/posts":
+		if r.Header.Get("Authorization") != "Bearer "+accessToken {
+			w.WriteHeader(401)
+			return
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		var out []wall.Post
+		if after := r.URL.Query().Get("after"); after != "" {
+			for _, p := range s.posts {
+				if p.ID > after {
+					out = append(out, p)
+				}
+			}
+		} else {
+			before := r.URL.Query().Get("before")
+			for i := len(s.posts) - 1; i >= 0; i-- {
+				if before == "" || s.posts[i].ID < before {
+					out = append(out, s.posts[i])
+				}
+			}
+		}
+		if out == nil {
+			out = []wall.Post{}
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"posts": out, "next": ""})
+	case "/ws":
+		if r.URL.Query().Get("token") != accessToken {
+			http.Error(w, "Unauthorized", 401)
+			return
+		}
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		s.conns[c] = true
+		s.mu.Unlock()
+		defer func() { s.mu.Lock(); delete(s.conns, c); s.mu.Unlock() }()
+		for {
+			_, b, err := c.Read(context.Background())
+			if err != nil {
+				return
+			}
+			var f wall.ClientFrame
+			_ = json.Unmarshal(b, &f)
+			if f.Action != "sendpost" {
+				continue
+			}
+			s.mu.Lock()
+			s.sendpost++
+			p, seen := s.byReq[f.RequestID]
+			if !seen {
+				now := time.Now()
+				p = wall.Post{ID: wall.NewID(now), Author: "alice", Text: f.Text, CreatedAt: now.UTC().Truncate(time.Millisecond)}
+				s.byReq[f.RequestID] = p
+				s.posts = append(s.posts, p)
+			}
+			var all []*websocket.Conn
+			for other := range s.conns {
+				all = append(all, other)
+			}
+			s.mu.Unlock()
+			_ = c.Write(context.Background(), websocket.MessageText, wall.AckFrame(f.RequestID, p))
+			if !seen {
+				for _, other := range all {
+					_ = other.Write(context.Background(), websocket.MessageText, wall.PostFrame(p))
+				}
+			}
+		}
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// goOffline refuses new requests and drops the open sockets.
+func (s *wallServer) goOffline(v bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.offline = v
+	if v {
+		for c := range s.conns {
+			c.Close(websocket.StatusGoingAway, "offline")
+		}
+	}
+}
+
+var accessToken = func() string {
+	enc := base64.RawURLEncoding.EncodeToString
+	claims, _ := json.Marshal(map[string]any{"sub": "sub-alice", "username": "alice"})
+	return enc([]byte(`{"alg":"RS256"}`)) + "." + enc(claims) + "." + enc([]byte("sig"))
+}()
+
+type wsConn struct{ c *websocket.Conn }
+
+func (w wsConn) Send(ctx context.Context, b []byte) error {
+	return w.c.Write(ctx, websocket.MessageText, b)
+}
+func (w wsConn) Recv(ctx context.Context) ([]byte, error) {
+	_, b, err := w.c.Read(ctx)
+	return b, err
+}
+func (w wsConn) Close(code int, reason string) error {
+	return w.c.Close(websocket.StatusCode(code), reason)
+}
+
+func wsDial(ctx context.Context, url string) (live.Conn, error) {
+	c, _, err := websocket.Dial(ctx, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	return wsConn{c}, nil
+}
+
+// views collects published views and lets a test wait for one.
+type views struct {
+	ch chan View
+}
+
+func (v *views) publish(view View) {
+	select {
+	case v.ch <- view:
+	default:
+	}
+}
+
+func (v *views) waitUntil(t *testing.T, what string, ok func(View) bool) View {
+	t.Helper()
+	timeout := time.After(15 * time.Second) // a hang guard only
+	for {
+		select {
+		case view := <-v.ch:
+			if ok(view) {
+				return view
+			}
+		case <-timeout:
+			t.Fatalf("never: %s", what)
+		}
+	}
+}
+
+func TestOutboxSurvivesOfflineAndPostsOnce(t *testing.T) {
+	ws := &wallServer{byReq: map[string]wall.Post{}, conns: map[*websocket.Conn]bool{}}
+	srv := httptest.NewServer(ws)
+	defer srv.Close()
+
+	local, sess := newMapStore(), newMapStore()
+	_ = sess.Set("postwall.tokens", session.Tokens{
+		AccessToken: accessToken, RefreshToken: "r", Sub: "sub-alice", Username: "alice",
+		IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour),
+	})
+	v := &views{ch: make(chan View, 1000)}
+	cfg := Config{
+		APIURL:  srv.URL + "/api",
+		WSURL:   "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws",
+		Session: session.Config{AuthURL: srv.URL + "/auth", ClientID: "postwall-local"},
+	}
+	deps := Deps{HTTP: fetch.NewClient(), Dial: wsDial, Local: local, Session: sess,
+		Backoff: live.Backoff{Min: 5 * time.Millisecond, Max: 20 * time.Millisecond}}
+	a := New(cfg, deps, v.publish)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a.Start(ctx)
+	v.waitUntil(t, "online with the feed loaded", func(x View) bool { return x.Status == "online" && !x.Loading })
+
+	if err := a.Send(ctx, "first"); err != nil {
+		t.Fatal(err)
+	}
+	v.waitUntil(t, "first post acked", func(x View) bool { return len(x.Posts) == 1 && len(x.Pending) == 0 })
+
+	// Offline: the post waits in the outbox, in localStorage.
+	ws.goOffline(true)
+	v.waitUntil(t, "offline", func(x View) bool { return x.Status == "offline" || x.Status == "connecting" })
+	if err := a.Send(ctx, "written offline"); err != nil {
+		t.Fatal(err)
+	}
+	v.waitUntil(t, "pending shown", func(x View) bool { return len(x.Pending) == 1 })
+
+	// A reload while offline: a new app over the same storage still has it.
+	cancel()
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	v2 := &views{ch: make(chan View, 1000)}
+	b := New(cfg, deps, v2.publish)
+	b.Start(ctx2)
+	first := v2.waitUntil(t, "restored", func(x View) bool { return len(x.Pending) == 1 })
+	if first.Pending[0].Text != "written offline" || len(first.Posts) != 1 {
+		t.Fatalf("after reload: %+v", first)
+	}
+
+	// Back online: sent once, acknowledged, in the feed; the outbox is empty.
+	ws.goOffline(false)
+	b.Wake()
+	got := v2.waitUntil(t, "sent after reconnect", func(x View) bool { return len(x.Pending) == 0 && len(x.Posts) == 2 })
+	if got.Posts[0].Text != "written offline" || got.Posts[1].Text != "first" {
+		t.Fatalf("feed %+v", got.Posts)
+	}
+	ws.mu.Lock()
+	stored := len(ws.posts)
+	ws.mu.Unlock()
+	if stored != 2 {
+		t.Fatalf("the server stored %d posts, want 2", stored)
+	}
+
+	// Sign out closes the socket and forgets the offline copy.
+	if u := b.SignOut(); !strings.Contains(u, "/auth/logout?") {
+		t.Fatalf("logout URL %s", u)
+	}
+	v2.waitUntil(t, "signed out", func(x View) bool { return !x.SignedIn && len(x.Posts) == 0 })
+	if _, ok := local.m["postwall.feed"]; ok {
+		t.Fatal("the last posts seen outlived the sign-out")
+	}
+}

@@ -1,0 +1,102 @@
+package feed
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/postwall/postwall/app/fetch"
+	"github.com/postwall/postwall/backend/wall"
+)
+
+// Page is one answer of GET /posts.
+type Page struct {
+	Posts []wall.Post `json:"posts"`
+	Next  string      `json:"next"`
+}
+
+// Query selects a page: Before for older posts (newest first), After to catch
+// up (oldest first); neither for the newest page.
+type Query struct {
+	Limit  int
+	Before string
+	After  string
+}
+
+// API reads posts from the REST API (contract section 4).
+type API struct {
+	BaseURL string // APIURL: BASE/api locally, the HTTP API's invoke URL in AWS
+	HTTP    fetch.Doer
+	Token   func(ctx context.Context) (string, error)
+}
+
+// ListPosts reads one page. Errors from the API are *wall.Error with the
+// contract's codes (EUNAUTHORIZED for 401); a *fetch.NetworkError means no
+// answer came.
+func (a *API) ListPosts(ctx context.Context, q Query) (Page, error) {
+	v := url.Values{}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	if q.Before != "" {
+		v.Set("before", q.Before)
+	}
+	if q.After != "" {
+		v.Set("after", q.After)
+	}
+	u := strings.TrimRight(a.BaseURL, "/") + "/posts"
+	if len(v) > 0 {
+		u += "?" + v.Encode()
+	}
+	token, err := a.Token(ctx)
+	if err != nil {
+		return Page{}, err
+	}
+	res, err := a.HTTP.Do(ctx, fetch.Request{
+		Method: "GET",
+		URL:    u,
+		Header: map[string]string{"Authorization": "Bearer " + token, "Accept": "application/json"},
+	})
+	if err != nil {
+		return Page{}, err
+	}
+	if res.Status != 200 {
+		return Page{}, apiError(res)
+	}
+	var p Page
+	if err := json.Unmarshal(res.Body, &p); err != nil {
+		return Page{}, fmt.Errorf("reading the posts page: %w", err)
+	}
+	return p, nil
+}
+
+// apiError reads {"error":{"code","message"}}, falling back on the status.
+func apiError(res fetch.Response) error {
+	var body struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal(res.Body, &body) // a body that is not the contract's falls back on the status
+	code, msg := body.Error.Code, body.Error.Message
+	if code == "" {
+		switch {
+		case res.Status == 401:
+			code = wall.EUNAUTHORIZED
+		case res.Status == 429:
+			code = wall.ERATELIMITED
+		case res.Status >= 400 && res.Status < 500:
+			code = wall.EINVALID
+		default:
+			code = wall.EINTERNAL
+		}
+	}
+	if msg == "" {
+		msg = fmt.Sprintf("The server answered %d.", res.Status)
+	}
+	return &wall.Error{Code: code, Message: msg}
+}

@@ -1,0 +1,231 @@
+package session
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/postwall/postwall/app/fetch"
+)
+
+// Storage keeps JSON values by key. The browser's sessionStorage and
+// localStorage (go-app's app.BrowserStorage) satisfy it.
+type Storage interface {
+	Get(key string, v any) error
+	Set(key string, v any) error
+	Del(key string)
+}
+
+// Keys in session storage.
+const (
+	tokensKey = "postwall.tokens"
+	signInKey = "postwall.signin"
+)
+
+// ErrSignedOut: there is no session, or the refresh token was refused.
+var ErrSignedOut = errors.New("signed out")
+
+// Keeper holds the session of this tab.
+//
+// Where tokens live: access and id tokens in memory and in sessionStorage, so
+// a reload keeps the session but closing the tab ends it. The refresh token
+// sits with them in sessionStorage: memory alone would sign people out on every
+// reload once the access token is older than an hour's margin, and
+// localStorage would keep it past the tab's life and share it with every tab.
+// Script injected into the page could read sessionStorage, but such script
+// could as well act through the page itself; the defence against it is the
+// Content-Security-Policy and rendering posts as text only.
+type Keeper struct {
+	Config Config
+	HTTP   fetch.Doer
+	Store  Storage          // session storage
+	Now    func() time.Time // nil: time.Now
+
+	mu        sync.Mutex
+	tokens    Tokens
+	loaded    bool
+	refreshMu sync.Mutex // one refresh at a time
+}
+
+func (k *Keeper) now() time.Time {
+	if k.Now != nil {
+		return k.Now()
+	}
+	return time.Now()
+}
+
+// Current returns the tokens held (zero when signed out), reading session
+// storage the first time.
+func (k *Keeper) Current() Tokens {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !k.loaded {
+		k.loaded = true
+		var t Tokens
+		if err := k.Store.Get(tokensKey, &t); err == nil && t.AccessToken != "" {
+			k.tokens = t
+		}
+	}
+	return k.tokens
+}
+
+func (k *Keeper) set(t Tokens) error {
+	k.mu.Lock()
+	k.tokens, k.loaded = t, true
+	k.mu.Unlock()
+	if t.AccessToken == "" {
+		k.Store.Del(tokensKey)
+		return nil
+	}
+	if err := k.Store.Set(tokensKey, t); err != nil {
+		return fmt.Errorf("keeping the tokens in session storage: %w", err)
+	}
+	return nil
+}
+
+// Begin starts a sign-in: it remembers a fresh PKCE verifier and state in
+// session storage and returns the hosted UI address to go to.
+func (k *Keeper) Begin(signup bool, random io.Reader) (string, error) {
+	p, err := NewPKCE(random)
+	if err != nil {
+		return "", err
+	}
+	if err := k.Store.Set(signInKey, p); err != nil {
+		return "", fmt.Errorf("remembering the sign-in attempt: %w", err)
+	}
+	return k.Config.AuthorizeURL(p, signup), nil
+}
+
+// Complete finishes a sign-in from the callback's address: it checks the
+// state against the one this tab remembered (once: the record is deleted
+// whatever happens) and trades the code for tokens.
+func (k *Keeper) Complete(ctx context.Context, callbackURL string) (Tokens, error) {
+	cb, err := ParseCallback(callbackURL)
+	if err != nil {
+		return Tokens{}, err
+	}
+	var p PKCE
+	err = k.Store.Get(signInKey, &p)
+	k.Store.Del(signInKey)
+	if err != nil || p.State == "" || p.Verifier == "" ||
+		subtle.ConstantTimeCompare([]byte(p.State), []byte(cb.State)) != 1 {
+		return Tokens{}, ErrStateMismatch
+	}
+	form := url.Values{
+		"grant_type":    {"authorization_code"},
+		"code":          {cb.Code},
+		"redirect_uri":  {k.Config.RedirectURI},
+		"client_id":     {k.Config.ClientID},
+		"code_verifier": {p.Verifier},
+	}
+	t, err := k.exchange(ctx, form, "")
+	if err != nil {
+		return Tokens{}, err
+	}
+	return t, k.set(t)
+}
+
+// AccessToken returns an access token good for a while, refreshing it first
+// when its refresh time has come. ErrSignedOut when there is no session left.
+func (k *Keeper) AccessToken(ctx context.Context) (string, time.Time, error) {
+	t := k.Current()
+	if t.AccessToken == "" {
+		return "", time.Time{}, ErrSignedOut
+	}
+	if k.now().Before(t.RefreshAt()) {
+		return t.AccessToken, t.ExpiresAt, nil
+	}
+	nt, err := k.Refresh(ctx)
+	if err == nil {
+		return nt.AccessToken, nt.ExpiresAt, nil
+	}
+	if errors.Is(err, ErrSignedOut) {
+		return "", time.Time{}, err
+	}
+	// Offline or the endpoint failed: the old token serves while it lasts.
+	if t.Usable(k.now()) {
+		return t.AccessToken, t.ExpiresAt, nil
+	}
+	return "", time.Time{}, err
+}
+
+// Refresh trades the refresh token for new tokens. A refused refresh token
+// ends the session (ErrSignedOut); a network failure keeps it.
+func (k *Keeper) Refresh(ctx context.Context) (Tokens, error) {
+	k.refreshMu.Lock()
+	defer k.refreshMu.Unlock()
+
+	t := k.Current()
+	if t.AccessToken == "" || t.RefreshToken == "" {
+		if t.Usable(k.now()) {
+			return t, nil
+		}
+		_ = k.set(Tokens{})
+		return Tokens{}, ErrSignedOut
+	}
+	if k.now().Before(t.RefreshAt()) {
+		return t, nil // refreshed by someone else while we waited
+	}
+	form := url.Values{
+		"grant_type":    {"refresh_token"},
+		"refresh_token": {t.RefreshToken},
+		"client_id":     {k.Config.ClientID},
+	}
+	nt, err := k.exchange(ctx, form, t.RefreshToken)
+	if err != nil {
+		var refused *RefusedError
+		if errors.As(err, &refused) {
+			_ = k.set(Tokens{})
+			return Tokens{}, fmt.Errorf("%w: %v", ErrSignedOut, err)
+		}
+		return Tokens{}, err
+	}
+	return nt, k.set(nt)
+}
+
+// SignOut forgets the session and returns the hosted UI's logout address.
+func (k *Keeper) SignOut() string {
+	_ = k.set(Tokens{})
+	k.Store.Del(signInKey)
+	return k.Config.LogoutURL()
+}
+
+// RefusedError is the token endpoint's 4xx answer (RFC 6749 §5.2).
+type RefusedError struct {
+	Status int
+	Code   string
+	Desc   string
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("the token endpoint refused (%d %s): %s", e.Status, e.Code, e.Desc)
+}
+
+func (k *Keeper) exchange(ctx context.Context, form url.Values, refreshToken string) (Tokens, error) {
+	sent := k.now()
+	res, err := k.HTTP.Do(ctx, fetch.Request{
+		Method: "POST",
+		URL:    k.Config.TokenURL(),
+		Header: map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
+		Body:   []byte(form.Encode()),
+	})
+	if err != nil {
+		return Tokens{}, err
+	}
+	switch {
+	case res.Status >= 400 && res.Status < 500:
+		var e tokenError
+		_ = json.Unmarshal(res.Body, &e) // the status alone is enough to refuse
+		return Tokens{}, &RefusedError{Status: res.Status, Code: e.Error, Desc: e.Description}
+	case res.Status != 200:
+		return Tokens{}, fmt.Errorf("the token endpoint answered %d", res.Status)
+	}
+	// Expiry counts from when the request left: a slow answer errs early.
+	return parseTokenResponse(res.Body, sent, refreshToken)
+}

@@ -1,0 +1,332 @@
+package session
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/postwall/postwall/app/fetch"
+)
+
+// memStore is a Storage that goes through JSON, as the browser's does.
+type memStore struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+func newMemStore() *memStore { return &memStore{m: map[string][]byte{}} }
+
+func (s *memStore) Get(k string, v any) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.m[k]
+	if !ok {
+		return nil
+	}
+	return json.Unmarshal(b, v)
+}
+
+func (s *memStore) Set(k string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[k] = b
+	return nil
+}
+
+func (s *memStore) Del(k string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, k)
+}
+
+func TestPKCE(t *testing.T) {
+	seen := map[string]bool{}
+	for range 50 {
+		p, err := NewPKCE(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ValidVerifier(p.Verifier) {
+			t.Fatalf("verifier %q is not RFC 7636", p.Verifier)
+		}
+		sum := sha256.Sum256([]byte(p.Verifier))
+		if want := base64.RawURLEncoding.EncodeToString(sum[:]); p.Challenge != want {
+			t.Fatalf("challenge %q, want %q", p.Challenge, want)
+		}
+		if len(p.State) < 22 || seen[p.State] || seen[p.Verifier] {
+			t.Fatalf("state %q too short or repeated", p.State)
+		}
+		seen[p.State], seen[p.Verifier] = true, true
+	}
+	// RFC 7636 appendix B.
+	if got := Challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"); got != "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM" {
+		t.Errorf("RFC 7636 example: %q", got)
+	}
+	for _, bad := range []string{"short", strings.Repeat("a", 129), strings.Repeat("a", 42) + "!"} {
+		if ValidVerifier(bad) {
+			t.Errorf("ValidVerifier(%q) = true", bad)
+		}
+	}
+	if _, err := NewPKCE(bytes.NewReader(nil)); err == nil {
+		t.Error("NewPKCE with an empty random source did not fail")
+	}
+}
+
+func TestAuthorizeURL(t *testing.T) {
+	cfg := Config{AuthURL: "http://127.0.0.1:8080/auth/", ClientID: "postwall-local", RedirectURI: "http://127.0.0.1:8080/callback", LogoutURI: "http://127.0.0.1:8080/"}
+	p, _ := NewPKCE(nil)
+	u, err := url.Parse(cfg.AuthorizeURL(p, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	if u.Path != "/auth/oauth2/authorize" || q.Get("response_type") != "code" || q.Get("code_challenge_method") != "S256" ||
+		q.Get("code_challenge") != p.Challenge || q.Get("state") != p.State || q.Get("client_id") != "postwall-local" ||
+		q.Get("redirect_uri") != cfg.RedirectURI || q.Get("code_verifier") != "" {
+		t.Errorf("authorize URL %s", u)
+	}
+	if s, _ := url.Parse(cfg.AuthorizeURL(p, true)); s.Path != "/auth/signup" {
+		t.Errorf("signup URL %s", s)
+	}
+	l, _ := url.Parse(cfg.LogoutURL())
+	if l.Path != "/auth/logout" || l.Query().Get("logout_uri") != cfg.LogoutURI || l.Query().Get("client_id") != cfg.ClientID {
+		t.Errorf("logout URL %s", l)
+	}
+}
+
+func TestParseCallback(t *testing.T) {
+	if _, err := ParseCallback("http://h/callback#access_token=x&state=s"); !errors.Is(err, ErrImplicitGrant) {
+		t.Errorf("implicit grant: %v", err)
+	}
+	if _, err := ParseCallback("http://h/callback?code=c&state=s#id_token=x"); !errors.Is(err, ErrImplicitGrant) {
+		t.Errorf("code with tokens in the fragment: %v", err)
+	}
+	var denied *DeniedError
+	if _, err := ParseCallback("http://h/callback?error=access_denied&error_description=no&state=s"); !errors.As(err, &denied) || denied.Code != "access_denied" {
+		t.Errorf("denied: %v", err)
+	}
+	if _, err := ParseCallback("http://h/callback?state=s"); !errors.Is(err, ErrNoCode) {
+		t.Errorf("no code: %v", err)
+	}
+	cb, err := ParseCallback("http://h/callback?code=abc&state=xyz")
+	if err != nil || cb.Code != "abc" || cb.State != "xyz" {
+		t.Errorf("good callback: %+v %v", cb, err)
+	}
+}
+
+func TestRefreshAt(t *testing.T) {
+	at := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		lifetime, before time.Duration
+	}{
+		{time.Hour, 5 * time.Minute},        // capped
+		{12 * time.Minute, 2 * time.Minute}, // a sixth
+		{time.Minute, 30 * time.Second},     // floor
+	} {
+		tk := Tokens{AccessToken: "a", IssuedAt: at, ExpiresAt: at.Add(c.lifetime)}
+		if got := tk.ExpiresAt.Sub(tk.RefreshAt()); got != c.before {
+			t.Errorf("lifetime %v: refresh %v before expiry, want %v", c.lifetime, got, c.before)
+		}
+		if !tk.Usable(tk.RefreshAt()) || tk.Usable(tk.ExpiresAt) {
+			t.Errorf("lifetime %v: usable at refresh time and not at expiry expected", c.lifetime)
+		}
+	}
+}
+
+// jwt makes an unsigned token with the given claims: the browser never
+// verifies, it only reads.
+func jwt(claims map[string]any) string {
+	b, _ := json.Marshal(claims)
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(`{"alg":"RS256","kid":"k"}`)) + "." + enc(b) + "." + enc([]byte("sig"))
+}
+
+// tokenServer is a token endpoint that checks what the contract says a
+// client sends, and counts refreshes.
+type tokenServer struct {
+	mu        sync.Mutex
+	challenge string
+	refreshes int
+	refuse    bool
+	now       func() time.Time
+}
+
+func (s *tokenServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r.URL.Path != "/auth/oauth2/token" || r.Method != "POST" ||
+		r.Header.Get("Content-Type") != "application/x-www-form-urlencoded" {
+		http.Error(w, "bad request", 400)
+		return
+	}
+	_ = r.ParseForm()
+	fail := func() {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(400)
+		fmt.Fprint(w, `{"error":"invalid_grant"}`)
+	}
+	if r.Form.Get("client_id") != "postwall-local" {
+		fail()
+		return
+	}
+	switch r.Form.Get("grant_type") {
+	case "authorization_code":
+		if r.Form.Get("code") != "the-code" || Challenge(r.Form.Get("code_verifier")) != s.challenge ||
+			r.Form.Get("redirect_uri") != "http://app/callback" {
+			fail()
+			return
+		}
+	case "refresh_token":
+		if s.refuse || r.Form.Get("refresh_token") != "refresh-1" {
+			fail()
+			return
+		}
+		s.refreshes++
+	default:
+		fail()
+		return
+	}
+	exp := s.now().Add(time.Hour).Unix()
+	resp := map[string]any{
+		"access_token": jwt(map[string]any{"sub": "sub-1", "username": "alice", "exp": exp, "token_use": "access"}),
+		"id_token":     jwt(map[string]any{"sub": "sub-1", "cognito:username": "alice", "exp": exp}),
+		"expires_in":   3600, "token_type": "Bearer",
+	}
+	if r.Form.Get("grant_type") == "authorization_code" {
+		resp["refresh_token"] = "refresh-1"
+	}
+	_ = json.NewEncoder(w).Encode(resp)
+}
+
+func TestSignInAndRefresh(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now().Truncate(time.Second)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+
+	ts := &tokenServer{now: clock}
+	srv := httptest.NewServer(ts)
+	defer srv.Close()
+	store := newMemStore()
+	k := &Keeper{
+		Config: Config{AuthURL: srv.URL + "/auth", ClientID: "postwall-local", RedirectURI: "http://app/callback", LogoutURI: "http://app/"},
+		HTTP:   fetch.NewClient(), Store: store, Now: clock,
+	}
+	ctx := context.Background()
+
+	if _, _, err := k.AccessToken(ctx); !errors.Is(err, ErrSignedOut) {
+		t.Fatalf("before sign-in: %v", err)
+	}
+	authorize, err := k.Begin(false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(authorize)
+	ts.challenge = u.Query().Get("code_challenge")
+	state := u.Query().Get("state")
+
+	// A callback with someone else's state is refused, and spends the attempt.
+	if _, err := k.Complete(ctx, "http://app/callback?code=the-code&state=other"); !errors.Is(err, ErrStateMismatch) {
+		t.Fatalf("foreign state: %v", err)
+	}
+	if _, err := k.Complete(ctx, "http://app/callback?code=the-code&state="+state); !errors.Is(err, ErrStateMismatch) {
+		t.Fatalf("replayed attempt: %v", err)
+	}
+
+	authorize, _ = k.Begin(false, nil)
+	u, _ = url.Parse(authorize)
+	ts.challenge = u.Query().Get("code_challenge")
+	tk, err := k.Complete(ctx, "http://app/callback?code=the-code&state="+u.Query().Get("state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tk.Username != "alice" || tk.Sub != "sub-1" || tk.RefreshToken != "refresh-1" || !tk.ExpiresAt.Equal(now.Add(time.Hour)) {
+		t.Fatalf("tokens %+v", tk)
+	}
+
+	// A reload: a new keeper over the same session storage has the session.
+	k2 := &Keeper{Config: k.Config, HTTP: k.HTTP, Store: store, Now: clock}
+	if got := k2.Current(); got.AccessToken != tk.AccessToken {
+		t.Fatalf("session storage did not keep the tokens")
+	}
+
+	// Before the refresh time: no refresh.
+	advance(54 * time.Minute)
+	if tok, _, err := k2.AccessToken(ctx); err != nil || tok != tk.AccessToken || ts.refreshes != 0 {
+		t.Fatalf("early: %v, refreshes %d", err, ts.refreshes)
+	}
+	// Past it: one refresh, even with callers racing; the refresh token stays.
+	advance(2 * time.Minute)
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, _, err := k2.AccessToken(ctx); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if ts.refreshes != 1 {
+		t.Fatalf("refreshes %d, want 1", ts.refreshes)
+	}
+	if cur := k2.Current(); cur.RefreshToken != "refresh-1" || !cur.ExpiresAt.Equal(now.Add(time.Hour)) {
+		t.Fatalf("after refresh %+v", cur)
+	}
+
+	// Offline at refresh time: the old token serves until it expires.
+	advance(56 * time.Minute)
+	srv.Close()
+	if _, _, err := k2.AccessToken(ctx); err != nil {
+		t.Fatalf("offline before expiry: %v", err)
+	}
+	advance(4 * time.Minute)
+	if _, _, err := k2.AccessToken(ctx); err == nil || errors.Is(err, ErrSignedOut) {
+		t.Fatalf("offline after expiry: %v (want a network error, not a sign-out)", err)
+	}
+
+	// A refused refresh token ends the session.
+	srv2 := httptest.NewServer(ts)
+	defer srv2.Close()
+	ts.refuse = true
+	k2.Config.AuthURL = srv2.URL + "/auth"
+	if _, _, err := k2.AccessToken(ctx); !errors.Is(err, ErrSignedOut) {
+		t.Fatalf("refused refresh: %v", err)
+	}
+	var left Tokens
+	_ = store.Get(tokensKey, &left)
+	if left.AccessToken != "" {
+		t.Fatal("tokens left in session storage after the session ended")
+	}
+}
+
+func TestSignOut(t *testing.T) {
+	store := newMemStore()
+	_ = store.Set(tokensKey, Tokens{AccessToken: "a", ExpiresAt: time.Now().Add(time.Hour)})
+	k := &Keeper{Config: Config{AuthURL: "https://x.auth.eu-west-1.amazoncognito.com", ClientID: "c", LogoutURI: "https://app/"}, Store: store}
+	if k.Current().AccessToken != "a" {
+		t.Fatal("not loaded")
+	}
+	if u := k.SignOut(); !strings.HasPrefix(u, "https://x.auth.eu-west-1.amazoncognito.com/logout?") {
+		t.Errorf("logout URL %s", u)
+	}
+	if k.Current().AccessToken != "" || len(store.m) != 0 {
+		t.Errorf("session left after sign-out: %v", store.m)
+	}
+}

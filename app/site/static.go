@@ -1,0 +1,49 @@
+//go:build !wasm
+
+package site
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/maxence-charriere/go-app/v10/pkg/app"
+)
+
+// GenerateStatic writes the static site (for Amplify Hosting) into dir: the
+// prerendered pages, go-app's files, and the assets under /VERSION/web/, the
+// addresses the pages use. Serve it with ContentSecurityPolicy(cfg) and a
+// year of caching for /VERSION/web/.
+func GenerateStatic(dir string, cfg Config) error {
+	sub, err := fs.Sub(web, "web")
+	if err != nil {
+		return fmt.Errorf("opening the embedded assets: %w", err)
+	}
+	return generateStatic(dir, cfg, sub)
+}
+
+func generateStatic(dir string, cfg Config, assets fs.FS) error {
+	h, err := newHandler(cfg, assets)
+	if err != nil {
+		return err
+	}
+	if _, ok := h.assets["app.wasm"]; !ok {
+		return ErrNoWasm
+	}
+	if err := app.GenerateStaticWebsite(dir, h.goapp); err != nil {
+		return fmt.Errorf("generating the static pages into %s: %w", dir, err)
+	}
+	webDir := filepath.Join(dir, h.version, "web")
+	for name, a := range h.assets {
+		dst := filepath.Join(webDir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return fmt.Errorf("creating %s: %w", filepath.Dir(dst), err)
+		}
+		// Static hosts compress on the fly; only the file itself is needed.
+		if err := os.WriteFile(dst, a.raw, 0o644); err != nil {
+			return fmt.Errorf("writing %s: %w", dst, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,96 @@
+package ui
+
+import (
+	"github.com/maxence-charriere/go-app/v10/pkg/app"
+)
+
+// Actions the components raise. Handlers run on their own goroutine (go-app's
+// global handlers), so network calls never block the UI.
+const (
+	actionStart      = "postwall/start"
+	actionSignIn     = "postwall/signin"  // value: bool signup
+	actionSignOut    = "postwall/signout" //
+	actionCallback   = "postwall/callback"
+	actionSend       = "postwall/send"    // value: string text
+	actionDelete     = "postwall/delete"  // value: string post id
+	actionDiscard    = "postwall/discard" // value: string requestId
+	actionLoadOlder  = "postwall/older"
+	actionRetry      = "postwall/retry"
+	actionWake       = "postwall/wake"
+	actionDismiss    = "postwall/dismiss"
+	callbackErrState = "postwall/callback-error"
+)
+
+// Routes registers the pages and the action handlers; both the wasm main and
+// the server (which prerenders the pages) call it.
+func Routes() {
+	app.Route("/", func() app.Composer { return newFeedPage() })
+	app.Route("/callback", func() app.Composer { return newCallbackPage() })
+
+	app.Handle(actionStart, func(ctx app.Context, a app.Action) { appOf(ctx).Start(ctx) })
+	app.Handle(actionSignIn, handleSignIn)
+	app.Handle(actionSignOut, func(ctx app.Context, a app.Action) {
+		go_(appOf(ctx).SignOut())
+	})
+	app.Handle(actionCallback, handleCallback)
+	app.Handle(actionSend, func(ctx app.Context, a app.Action) {
+		if text, ok := a.Value.(string); ok {
+			_ = appOf(ctx).Send(ctx, text) // a refusal is shown through the view
+		}
+	})
+	app.Handle(actionDelete, func(ctx app.Context, a app.Action) {
+		if id, ok := a.Value.(string); ok {
+			appOf(ctx).Delete(ctx, id)
+		}
+	})
+	app.Handle(actionDiscard, func(ctx app.Context, a app.Action) {
+		if id, ok := a.Value.(string); ok {
+			appOf(ctx).Discard(id)
+		}
+	})
+	app.Handle(actionLoadOlder, func(ctx app.Context, a app.Action) { appOf(ctx).LoadOlder(ctx) })
+	app.Handle(actionRetry, func(ctx app.Context, a app.Action) {
+		appOf(ctx).Sync(ctx)
+		appOf(ctx).Wake()
+	})
+	app.Handle(actionWake, func(ctx app.Context, a app.Action) { appOf(ctx).Wake() })
+	app.Handle(actionDismiss, func(ctx app.Context, a app.Action) { appOf(ctx).DismissNotice() })
+}
+
+func handleSignIn(ctx app.Context, a app.Action) {
+	signup, _ := a.Value.(bool)
+	u, err := appOf(ctx).SignIn(signup)
+	if err != nil {
+		app.Log("sign-in could not start:", err)
+		return
+	}
+	go_(u)
+}
+
+func handleCallback(ctx app.Context, a app.Action) {
+	if appOf(ctx).View().SignedIn {
+		replace("/")
+		return
+	}
+	if err := appOf(ctx).CompleteSignIn(ctx, app.Window().URL().String()); err != nil {
+		ctx.SetState(callbackErrState, err.Error())
+		return
+	}
+	replace("/")
+}
+
+// go_ leaves the app for another address (the hosted UI).
+func go_(u string) {
+	if app.IsClient {
+		app.Window().Get("location").Call("assign", u)
+	}
+}
+
+// replace goes to an address of the app without keeping the callback (and its
+// spent code) in the history. A full load is fine: the service worker and the
+// HTTP cache serve the page and the wasm.
+func replace(u string) {
+	if app.IsClient {
+		app.Window().Get("location").Call("replace", u)
+	}
+}

@@ -1,0 +1,127 @@
+package ui
+
+import (
+	"time"
+
+	"github.com/maxence-charriere/go-app/v10/pkg/app"
+	"github.com/postwall/postwall/app/live"
+	"github.com/postwall/postwall/backend/wall"
+)
+
+const olderSentinelID = "pw-older-sentinel"
+
+// feedList is the posts, newest first, with the pending ones on top; older
+// posts load when the end scrolls into view, or by the button.
+type feedList struct {
+	app.Compo
+
+	Posts        []wall.Post
+	Pending      []live.Pending
+	Me           string
+	Loading      bool
+	LoadingOlder bool
+	HasOlder     bool
+	Error        string
+	Now          time.Time
+
+	observer app.Value
+	callback app.Func
+}
+
+func (l *feedList) OnMount(ctx app.Context) {
+	io := app.Window().Get("IntersectionObserver")
+	if !io.Truthy() {
+		return // the button still works
+	}
+	l.callback = app.FuncOf(func(this app.Value, args []app.Value) any {
+		entries := args[0]
+		for i := 0; i < entries.Length(); i++ {
+			if entries.Index(i).Get("isIntersecting").Bool() {
+				ctx.NewAction(actionLoadOlder)
+			}
+		}
+		return nil
+	})
+	opts := app.Window().Get("Object").New()
+	opts.Set("rootMargin", "600px 0px")
+	l.observer = io.New(l.callback, opts)
+	ctx.Defer(func(app.Context) { l.observe() })
+}
+
+func (l *feedList) OnUpdate(ctx app.Context) {
+	ctx.Defer(func(app.Context) { l.observe() })
+}
+
+// observe watches the sentinel; it is re-created when the list changes.
+func (l *feedList) observe() {
+	if l.observer == nil {
+		return
+	}
+	l.observer.Call("disconnect")
+	if el := app.Window().GetElementByID(olderSentinelID); el.Truthy() {
+		l.observer.Call("observe", el)
+	}
+}
+
+func (l *feedList) OnDismount() {
+	if l.observer != nil {
+		l.observer.Call("disconnect")
+	}
+	if l.callback != nil {
+		l.callback.Release()
+	}
+}
+
+func (l *feedList) Render() app.UI {
+	return app.Section().Class("pw-feed").Aria("label", "Posts").Body(
+		app.If(l.Error != "", func() app.UI {
+			return app.Div().Class("pw-card pw-feed-error").Role("alert").Body(
+				app.P().Text(l.Error),
+				app.Button().Class("pw-button").Type("button").Text("Retry").
+					OnClick(func(ctx app.Context, e app.Event) { ctx.NewAction(actionRetry) }),
+			)
+		}),
+		app.If(len(l.Pending) > 0, func() app.UI {
+			return app.Ul().Class("pw-list pw-pending").Aria("label", "Waiting to be sent").Body(
+				app.Range(l.Pending).Slice(func(i int) app.UI {
+					return &pendingItem{Pending: l.Pending[i], Me: l.Me}
+				}),
+			)
+		}),
+		app.If(l.Loading && len(l.Posts) == 0, func() app.UI {
+			return app.P().Class("pw-card pw-muted").Aria("busy", "true").Text("Loading posts…")
+		}).ElseIf(len(l.Posts) == 0 && l.Error == "", func() app.UI {
+			return app.P().Class("pw-card pw-muted").Text("No posts yet. Write the first one!")
+		}),
+		app.Ul().Class("pw-list").Body(
+			app.Range(l.Posts).Slice(func(i int) app.UI {
+				p := l.Posts[i]
+				return &postItem{
+					ID:        p.ID,
+					Author:    p.Author,
+					Text:      p.Text,
+					CreatedAt: p.CreatedAt,
+					Mine:      p.Author == l.Me,
+					Now:       l.Now,
+				}
+			}),
+		),
+		app.Div().Class("pw-feed-end").Body(
+			app.If(l.HasOlder, func() app.UI {
+				return app.Button().ID(olderSentinelID).Class("pw-button pw-quiet").Type("button").
+					Disabled(l.LoadingOlder).
+					Text(loadOlderLabel(l.LoadingOlder)).
+					OnClick(func(ctx app.Context, e app.Event) { ctx.NewAction(actionLoadOlder) })
+			}).ElseIf(len(l.Posts) > 0, func() app.UI {
+				return app.P().Class("pw-muted").Text("You have reached the first post.")
+			}),
+		),
+	)
+}
+
+func loadOlderLabel(loading bool) string {
+	if loading {
+		return "Loading…"
+	}
+	return "Load older posts"
+}
