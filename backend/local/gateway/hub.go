@@ -5,6 +5,8 @@ import (
 	"sync"
 
 	"github.com/coder/websocket"
+
+	"github.com/postwall/postwall/backend/wall"
 )
 
 // The registry of open sockets.
@@ -26,10 +28,24 @@ func (g *Gateway) unregister(id string) {
 	delete(g.conns, id)
 }
 
-func (g *Gateway) lookup(id string) *socket {
+// open returns the socket with id once its handshake is over, or
+// wall.ErrConnectionGone if there is none.
+func (g *Gateway) open(ctx context.Context, id string) (*socket, error) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.conns[id]
+	s := g.conns[id]
+	g.mu.Unlock()
+	if s == nil {
+		return nil, wall.ErrConnectionGone
+	}
+	select {
+	case <-s.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if s.conn == nil {
+		return nil, wall.ErrConnectionGone
+	}
+	return s, nil
 }
 
 func (g *Gateway) isClosed() bool {
@@ -38,7 +54,8 @@ func (g *Gateway) isClosed() bool {
 	return g.closed
 }
 
-// ConnectionIDs returns the ids of the open sockets.
+// ConnectionIDs returns the ids of the sockets registered: open, or finishing
+// their handshake.
 func (g *Gateway) ConnectionIDs() []string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -65,7 +82,10 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		closing.Add(1)
 		go func() {
 			defer closing.Done()
-			_ = s.conn.Close(websocket.StatusGoingAway, "Server shutting down")
+			<-s.ready
+			if s.conn != nil {
+				_ = s.conn.Close(websocket.StatusGoingAway, "Server shutting down")
+			}
 		}()
 	}
 	done := make(chan struct{})
@@ -79,7 +99,13 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		for _, s := range open {
-			s.conn.CloseNow()
+			select {
+			case <-s.ready:
+				if s.conn != nil {
+					s.conn.CloseNow()
+				}
+			default:
+			}
 		}
 		return ctx.Err()
 	}

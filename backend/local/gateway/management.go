@@ -39,13 +39,14 @@ func (g *Gateway) ManagementHandler() http.Handler {
 				return
 			}
 			if err := g.Send(r.Context(), id, body); err != nil {
+				// Send already closed a socket that could not take the frame.
 				writeGone(w, id)
 				return
 			}
 			w.WriteHeader(http.StatusOK)
 		case http.MethodGet:
-			s := g.lookup(id)
-			if s == nil {
+			s, err := g.open(r.Context(), id)
+			if err != nil {
 				writeGone(w, id)
 				return
 			}
@@ -56,8 +57,8 @@ func (g *Gateway) ManagementHandler() http.Handler {
 				"identity":     map[string]string{"sourceIp": s.sourceIP, "userAgent": s.userAgent},
 			})
 		case http.MethodDelete:
-			s := g.lookup(id)
-			if s == nil {
+			s, err := g.open(r.Context(), id)
+			if err != nil {
 				writeGone(w, id)
 				return
 			}

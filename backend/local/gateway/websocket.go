@@ -18,7 +18,11 @@ import (
 
 // socket is one open WebSocket connection.
 type socket struct {
-	id          string
+	id string
+	// ready is closed once the handshake is over; conn is set before, and nil
+	// if the upgrade failed. A socket is registered before its handshake ends, so
+	// a broadcast racing the handshake waits for it instead of finding it gone.
+	ready       chan struct{}
 	conn        *websocket.Conn
 	connectedAt time.Time
 	lastActive  atomic.Int64 // Unix milliseconds
@@ -57,34 +61,45 @@ func (g *Gateway) SocketHandler() http.Handler {
 			return
 		}
 
-		s := &socket{id: newID(), connectedAt: now, sourceIP: sourceIP(r), userAgent: r.UserAgent(), authorizer: authz}
+		s := &socket{id: newID(), ready: make(chan struct{}), connectedAt: now, sourceIP: sourceIP(r), userAgent: r.UserAgent(), authorizer: authz}
 		s.touch(now)
+		// Registered before $connect stores the connection: a broadcast that finds
+		// it in the store then waits for the handshake instead of finding it gone.
+		if !g.register(s) {
+			writeError(w, http.StatusServiceUnavailable, wall.EINTERNAL, "The server is shutting down.")
+			return
+		}
+		abandon := func(reason string) {
+			close(s.ready)
+			g.unregister(s.id)
+			g.wg.Done()
+			if reason != "" {
+				g.disconnect(s, reason)
+			}
+		}
 		resp, err := invoke[events.APIGatewayProxyResponse](ctx, g.cfg.Routes, g.socketEvent(s, "$connect", "CONNECT", "", now))
 		if err != nil {
+			abandon("")
 			g.log.Error("$connect failed", "connectionId", s.id, "err", err)
 			writeError(w, http.StatusInternalServerError, wall.EINTERNAL, "Internal error.")
 			return
 		}
 		if resp.StatusCode < 200 || resp.StatusCode > 299 {
+			abandon("")
 			writeError(w, resp.StatusCode, wall.EFORBIDDEN, "The connection was refused.")
 			return
 		}
-
 		// API Gateway accepts any Origin; the token in the query, never a cookie,
 		// is what authorizes, so a foreign page cannot ride on a user's session.
 		conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 		if err != nil {
 			g.log.Info("websocket upgrade failed", "err", err)
-			g.disconnect(s, "upgrade failed")
+			abandon("upgrade failed")
 			return
 		}
 		conn.SetReadLimit(g.cfg.MaxFrameSize)
 		s.conn = conn
-		if !g.register(s) {
-			_ = conn.Close(websocket.StatusGoingAway, "Going away")
-			g.disconnect(s, "server shutting down")
-			return
-		}
+		close(s.ready)
 		g.log.Info("connected", "connectionId", s.id, "username", authz["username"], "sourceIp", s.sourceIP)
 		// The socket is served on a fresh goroutine and this handler returns:
 		// its stack, grown by the authorizer and $connect, is freed, so an idle
@@ -254,9 +269,9 @@ func (g *Gateway) write(ctx context.Context, s *socket, frame []byte) error {
 // Send delivers frame to a connection: the in-process notifier of the local
 // fan-out. A socket that cannot take the frame in time is closed and reported gone.
 func (g *Gateway) Send(ctx context.Context, connectionID string, frame []byte) error {
-	s := g.lookup(connectionID)
-	if s == nil {
-		return wall.ErrConnectionGone
+	s, err := g.open(ctx, connectionID)
+	if err != nil {
+		return err
 	}
 	if err := g.write(ctx, s, frame); err != nil {
 		if ctx.Err() != nil {
