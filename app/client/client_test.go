@@ -247,7 +247,8 @@ func TestOutboxSurvivesOfflineAndPostsOnce(t *testing.T) {
 	v2 := &views{ch: make(chan View, 1000)}
 	b := New(cfg, deps, v2.publish)
 	b.Start(ctx2)
-	first := v2.waitUntil(t, "restored", func(x View) bool { return len(x.Pending) == 1 })
+	// The outbox and the last posts seen are restored independently; wait for both.
+	first := v2.waitUntil(t, "restored", func(x View) bool { return len(x.Pending) == 1 && len(x.Posts) == 1 })
 	if first.Pending[0].Text != "written offline" || len(first.Posts) != 1 {
 		t.Fatalf("after reload: %+v", first)
 	}
