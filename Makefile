@@ -39,7 +39,7 @@ $(WASM): $(shell find app backend/wall -name '*.go' 2>/dev/null) go.mod go.sum
 ## web: the static site for Amplify in build/web, configured from POSTWALL_* variables
 web: $(WASM)
 	rm -rf build/web
-	$(GO) run ./app/cmd/web -out build/web -version "$(VERSION)"
+	POSTWALL_VERSION="$${POSTWALL_VERSION:-$(VERSION)}" $(GO) run ./app/cmd/web -out build/web
 
 ## lambdas: one linux/arm64 bootstrap (and zip) per Lambda under bin/lambda/
 lambdas:

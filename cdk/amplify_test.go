@@ -249,3 +249,60 @@ func TestBuildSpecHeadersMatchTheStack(t *testing.T) {
 		t.Errorf("wasm content type %v, no-cache for pages %v", wasm, noCache)
 	}
 }
+
+func TestBuildSpecBuildCommandsProduceThePublishedSite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs make web")
+	}
+	// GIVEN amplify.yml's build commands (its preBuild, the Go install, is
+	// tested above) and the environment an Amplify branch gives them
+	spec := readBuildSpec(t)
+	root := filepath.Join(cdkDir(), "..")
+	env := os.Environ()
+	values := map[string]string{
+		"POSTWALL_API_URL":      "https://api.example.test",
+		"POSTWALL_WS_URL":       "wss://ws.example.test/prod",
+		"POSTWALL_AUTH_URL":     "https://auth.example.test",
+		"POSTWALL_CLIENT_ID":    "test-client",
+		"POSTWALL_REDIRECT_URI": "https://app.example.test/callback",
+		"POSTWALL_LOGOUT_URI":   "https://app.example.test/",
+		"AWS_COMMIT_ID":         "testcommit",
+	}
+	for k, v := range values {
+		env = append(env, k+"="+v)
+	}
+	// WHEN they run in one shell from the repository root, as Amplify runs them
+	cmd := exec.Command("bash", "-c", "set -e\n"+strings.Join(spec.Frontend.Phases.Build.Commands, "\n"))
+	cmd.Dir = root
+	cmd.Env = env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build commands failed: %v\n%s", err, out)
+	}
+	// THEN the published folder holds the page, the service worker and app.wasm
+	site := filepath.Join(root, spec.Frontend.Artifacts.BaseDirectory)
+	for _, name := range []string{"index.html", "app-worker.js", "manifest.webmanifest"} {
+		if fi, err := os.Stat(filepath.Join(site, name)); err != nil || fi.Size() == 0 {
+			t.Errorf("%s missing or empty in %s: %v", name, site, err)
+		}
+	}
+	wasm, _ := filepath.Glob(filepath.Join(site, "*", "web", "app.wasm"))
+	if len(wasm) != 1 {
+		t.Fatalf("app.wasm under %s/*/web: %v, want one", site, wasm)
+	}
+	if b, err := os.ReadFile(wasm[0]); err != nil || len(b) < 4 || string(b[:4]) != "\x00asm" {
+		t.Errorf("%s is not WebAssembly", wasm[0])
+	}
+	// AND the build is configured from the environment, version included
+	appJS, err := os.ReadFile(filepath.Join(site, "app.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{values["POSTWALL_API_URL"], values["POSTWALL_CLIENT_ID"]} {
+		if !strings.Contains(string(appJS), v) {
+			t.Errorf("app.js does not carry %s", v)
+		}
+	}
+	if !strings.Contains(wasm[0], "testcommit") {
+		t.Errorf("the versioned asset folder %s does not name the commit", wasm[0])
+	}
+}
