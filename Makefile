@@ -78,8 +78,15 @@ tools-browser:
 	@command -v zip >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zip >/dev/null; }
 
 ## bench: the benchmarks whose figures are in README.md's Performance section
-bench: build
-	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./backend/...
+bench: tools build lambdas
+	$(GO) test -run '^$$' -bench Fanout -benchtime 50x -timeout 20m ./backend/local/server
+	$(GO) test -run '^$$' -bench IdleConnectionMemory -benchtime 1x ./backend/local/server
+	$(GO) test -run '^$$' -bench ListPosts -benchtime 2000x -count 3 ./backend/store
+	$(GO) test -run '^$$' -bench ListPostsFirstPage -benchtime 200x -count 3 ./backend/dynamo
+	$(GO) test -run '^$$' -bench BroadcastFanout -benchtime 3x ./backend/apigw
+	$(GO) test -run '^$$' -bench LambdaStart -benchtime 20x ./backend/cmd
+	@ls -l bin/lambda/*/bootstrap bin/lambda/*.zip
+	$(GO) run ./app/cmd/precompress -report $(WASM) 2>/dev/null || ls -l $(WASM) $(WASM).br $(WASM).gz
 
 ## synth: the CloudFormation template in cdk/cdk.out
 synth: tools-node lambdas
