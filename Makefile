@@ -86,7 +86,7 @@ bench: tools build lambdas
 	$(GO) test -run '^$$' -bench BroadcastFanout -benchtime 3x ./backend/apigw
 	$(GO) test -run '^$$' -bench LambdaStart -benchtime 20x ./backend/cmd
 	@ls -l bin/lambda/*/bootstrap bin/lambda/*.zip
-	$(GO) run ./app/cmd/precompress -report $(WASM) 2>/dev/null || ls -l $(WASM) $(WASM).br $(WASM).gz
+	@ls -l $(WASM) $(WASM).br $(WASM).gz
 
 ## synth: the CloudFormation template in cdk/cdk.out
 synth: tools-node lambdas
