@@ -33,18 +33,21 @@ const (
 func BenchmarkBroadcastFanout(b *testing.B) {
 	frame := wall.PostFrame(wall.Post{ID: wall.NewID(time.Now()), Author: "ada", Text: "hello, everyone", CreatedAt: time.Now()})
 
-	b.Run(fmt.Sprintf("bounded-C%d", wall.DefaultFanoutConcurrency), func(b *testing.B) {
-		srv, n := benchSetup(b)
-		f := &wall.Fanout{Connections: benchConnectionList(benchConnections), Notifier: n, Concurrency: wall.DefaultFanoutConcurrency}
-		b.ResetTimer()
-		for b.Loop() {
-			res, err := f.Broadcast(b.Context(), frame)
-			if err != nil || res.Delivered != benchConnections {
-				b.Fatalf("broadcast: %+v, %v", res, err)
+	for _, c := range []int{wall.DefaultFanoutConcurrency, 2 * wall.DefaultFanoutConcurrency, 100} {
+		b.Run(fmt.Sprintf("bounded-C%d", c), func(b *testing.B) {
+			srv, n := benchSetup(b)
+			f := &wall.Fanout{Connections: benchConnectionList(benchConnections), Notifier: n, Concurrency: c}
+			b.ResetTimer()
+			for b.Loop() {
+				res, err := f.Broadcast(b.Context(), frame)
+				if err != nil || res.Delivered != benchConnections {
+					b.Fatalf("broadcast: %+v, %v", res, err)
+				}
 			}
-		}
-		reportBroadcast(b, 1, srv)
-	})
+			reportBroadcast(b, 1, srv)
+			b.ReportMetric(float64(benchConnections)*float64(benchLatency.Milliseconds())/float64(c), "ideal-ms")
+		})
+	}
 
 	b.Run("sequential", func(b *testing.B) {
 		srv, n := benchSetup(b)
