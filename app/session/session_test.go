@@ -163,6 +163,8 @@ type tokenServer struct {
 	challenge string
 	refreshes int
 	refuse    bool
+	rotate    bool   // answer refreshes with a new refresh token, as Cognito with rotation does
+	current   string // the refresh token the server accepts now
 	now       func() time.Time
 }
 
@@ -192,7 +194,11 @@ func (s *tokenServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	case "refresh_token":
-		if s.refuse || r.Form.Get("refresh_token") != "refresh-1" {
+		want := s.current
+		if want == "" {
+			want = "refresh-1"
+		}
+		if s.refuse || r.Form.Get("refresh_token") != want {
 			fail()
 			return
 		}
@@ -207,8 +213,13 @@ func (s *tokenServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		"id_token":     jwt(map[string]any{"sub": "sub-1", "cognito:username": "alice", "exp": exp}),
 		"expires_in":   3600, "token_type": "Bearer",
 	}
-	if r.Form.Get("grant_type") == "authorization_code" {
+	switch {
+	case r.Form.Get("grant_type") == "authorization_code":
 		resp["refresh_token"] = "refresh-1"
+	case s.rotate:
+		// The old one is spent: only the new one works from now on.
+		s.current = fmt.Sprintf("refresh-%d", s.refreshes+1)
+		resp["refresh_token"] = s.current
 	}
 	_ = json.NewEncoder(w).Encode(resp)
 }
@@ -328,5 +339,52 @@ func TestSignOut(t *testing.T) {
 	}
 	if k.Current().AccessToken != "" || len(store.m) != 0 {
 		t.Errorf("session left after sign-out: %v", store.m)
+	}
+}
+
+// With refresh-token rotation (Cognito's option), every refresh answers with a
+// new refresh token and spends the old one: the keeper must keep the new one,
+// or the next refresh fails and signs the person out.
+func TestRefreshTokenRotation(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now().Truncate(time.Second)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+
+	ts := &tokenServer{now: clock, rotate: true}
+	srv := httptest.NewServer(ts)
+	defer srv.Close()
+	store := newMemStore()
+	k := &Keeper{
+		Config: Config{AuthURL: srv.URL + "/auth", ClientID: "postwall-local", RedirectURI: "http://app/callback", LogoutURI: "http://app/"},
+		HTTP:   fetch.NewClient(), Store: store, Now: clock,
+	}
+	ctx := context.Background()
+	authorize, err := k.Begin(false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(authorize)
+	ts.challenge = u.Query().Get("code_challenge")
+	if _, err := k.Complete(ctx, "http://app/callback?code=the-code&state="+u.Query().Get("state")); err != nil {
+		t.Fatal(err)
+	}
+	for i := 2; i <= 4; i++ {
+		advance(56 * time.Minute)
+		if _, _, err := k.AccessToken(ctx); err != nil {
+			t.Fatalf("refresh %d: %v", i-1, err)
+		}
+		want := fmt.Sprintf("refresh-%d", i)
+		if got := k.Current().RefreshToken; got != want {
+			t.Fatalf("after refresh %d the keeper holds %q, want the rotated %q", i-1, got, want)
+		}
+		// A reload reads the rotated one from session storage.
+		var stored Tokens
+		if err := store.Get(tokensKey, &stored); err != nil || stored.RefreshToken != want {
+			t.Fatalf("session storage holds %q (%v), want %q", stored.RefreshToken, err, want)
+		}
+	}
+	if ts.refreshes != 3 {
+		t.Fatalf("%d refreshes, want 3", ts.refreshes)
 	}
 }

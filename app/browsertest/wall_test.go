@@ -1,0 +1,338 @@
+package browsertest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	cdppage "github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+	"github.com/coder/websocket"
+)
+
+// TestWall is the app as people use it, two users and a phone, on one
+// server and one browser; the subtests build on each other.
+func TestWall(t *testing.T) {
+	needBrowser(t)
+	srv := startServer(t)
+	b := startBrowser(t)
+	alice := b.newPage(t, 1280, 800)
+	bob := b.newPage(t, 1280, 800)
+	// carol reads on a phone, and arrives after many posts.
+	carol := b.newPage(t, 360, 740)
+	carolIn := false
+
+	// step runs a subtest with the pages reporting to it, and fails it on
+	// anything the browser complained about meanwhile.
+	step := func(name string, fn func(t *testing.T)) {
+		t.Run(name, func(t *testing.T) {
+			for _, p := range []*page{alice, bob, carol} {
+				p.t = t
+			}
+			defer func() {
+				for _, p := range []*page{alice, bob, carol} {
+					p.checkClean()
+				}
+			}()
+			fn(t)
+		})
+		for _, p := range []*page{alice, bob, carol} {
+			p.t = t
+		}
+	}
+
+	step("sign up through the hosted UI", func(t *testing.T) {
+		alice.signUp(srv.base, "alice")
+		bob.signUp(srv.base, "bob")
+		var shown string
+		if err := alice.eval(`document.querySelector('.pw-user').textContent`, &shown); err != nil || shown != "alice" {
+			t.Fatalf("the header shows %q (%v), want alice", shown, err)
+		}
+		// The session is the tab's: tokens in sessionStorage, none in localStorage.
+		tk := alice.tokens()
+		if tk.AccessToken == "" || tk.IDToken == "" || tk.RefreshToken == "" || tk.Username != "alice" {
+			t.Fatalf("session storage holds %+v", tk)
+		}
+		var local string
+		if err := alice.eval(`JSON.stringify(Object.assign({}, localStorage))`, &local); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(local, tk.AccessToken) || strings.Contains(local, tk.RefreshToken) {
+			t.Fatal("a token is in localStorage")
+		}
+	})
+
+	step("a post reaches another user live", func(t *testing.T) {
+		const text = "Hello from alice ✓"
+		alice.post(text)
+		alice.waitJS("alice's post on her wall", hasPost(text))
+		bob.waitJS("alice's post on bob's wall", hasPost(text))
+		var author string
+		if err := bob.eval(`document.querySelector('.pw-list:not(.pw-pending) .pw-post .pw-author').textContent`, &author); err != nil || author != "alice" {
+			t.Fatalf("author shown %q (%v)", author, err)
+		}
+		if got := count(alice.postTexts(), text); got != 1 {
+			t.Fatalf("alice sees her post %d times", got)
+		}
+		alice.waitJS("the composer emptied", `document.getElementById('pw-compose-text').value === '' && !document.querySelector('.pw-pending')`)
+	})
+
+	step("hostile text stays text", func(t *testing.T) {
+		hostile := []string{
+			`<img src=x onerror="alert('img')">`,
+			`<script>alert('script')</script>`,
+		}
+		for _, h := range hostile {
+			alice.post(h)
+		}
+		for _, p := range []*page{alice, bob} {
+			for _, h := range hostile {
+				p.waitJS("the literal text "+h, hasPost(h))
+			}
+			// Had the text become markup, these elements would exist.
+			var elements int
+			if err := p.eval(`document.querySelectorAll('.pw-feed img, .pw-feed script, [onerror]').length`, &elements); err != nil {
+				t.Fatal(err)
+			}
+			if elements != 0 {
+				t.Fatalf("%d elements made from post text", elements)
+			}
+			if d := p.dialogsSeen(); len(d) != 0 {
+				t.Fatalf("dialogs opened: %q", d)
+			}
+		}
+	})
+
+	step("reload keeps the session and the feed", func(t *testing.T) {
+		before := bob.postTexts()
+		bob.run("reloading, watching for layout shifts", chromedp.ActionFunc(func(ctx context.Context) error {
+			_, err := cdppage.AddScriptToEvaluateOnNewDocument(layoutShiftProbe).Do(ctx)
+			return err
+		}), chromedp.Reload())
+		bob.waitJS("the wall after the reload", jsFeedReady+` && document.querySelector('.pw-user').textContent === 'bob'`)
+		bob.waitJS("the same posts", fmt.Sprintf(`document.querySelectorAll('.pw-list:not(.pw-pending) .pw-post').length === %d`, len(before)))
+		if after := bob.postTexts(); !slices.Equal(before, after) {
+			t.Fatalf("posts before the reload %q, after %q", before, after)
+		}
+		// The prerendered skeleton has the running app's boxes: nothing
+		// jumps when the wasm starts.
+		var shift float64
+		if err := bob.eval(`window.__shift`, &shift); err != nil {
+			t.Fatal(err)
+		}
+		if shift > 0.1 { // web.dev's "good" threshold
+			t.Errorf("cumulative layout shift of a reload %.3f, want at most 0.1", shift)
+		}
+	})
+
+	const seeded = 70
+	step("older posts load on scroll and by the button", func(t *testing.T) {
+		seedPosts(t, srv.base, alice.tokens().AccessToken, seeded)
+		carol.signUp(srv.base, "carol")
+		carolIn = true
+		carol.waitJS("the newest post", hasPost(seedText(seeded)))
+		first := len(carol.postTexts())
+		total := seeded + 3 // and the three posts above
+		if first >= total {
+			t.Fatalf("the first page has all %d posts: nothing to page through", first)
+		}
+		carol.run("scrolling to the end", chromedp.Evaluate(`window.scrollTo(0, document.documentElement.scrollHeight)`, nil))
+		carol.waitJS("a second page after scrolling", fmt.Sprintf(`document.querySelectorAll('.pw-list:not(.pw-pending) .pw-post').length > %d`, first))
+		for {
+			var done bool
+			if err := carol.eval(`!document.getElementById('pw-older-sentinel')`, &done); err != nil {
+				t.Fatal(err)
+			}
+			if done {
+				break
+			}
+			carol.waitJS("the button ready", `!document.getElementById('pw-older-sentinel').disabled`)
+			n := len(carol.postTexts())
+			carol.run("pressing Load older posts", chromedp.Click(`#pw-older-sentinel`, chromedp.ByQuery))
+			carol.waitJS("older posts after the button", fmt.Sprintf(`document.querySelectorAll('.pw-list:not(.pw-pending) .pw-post').length > %d || !document.getElementById('pw-older-sentinel')`, n))
+		}
+		carol.waitJS("the end of the wall", `document.querySelector('.pw-feed-end').textContent.includes('first post')`)
+		texts := carol.postTexts()
+		if len(texts) != total {
+			t.Fatalf("%d posts after paging, want %d", len(texts), total)
+		}
+		// Newest first, each once.
+		for i := range seeded {
+			if want := seedText(seeded - i); texts[i] != want {
+				t.Fatalf("post %d is %q, want %q", i, texts[i], want)
+			}
+		}
+		if texts[len(texts)-1] != "Hello from alice ✓" {
+			t.Fatalf("the oldest post is %q", texts[len(texts)-1])
+		}
+	})
+
+	step("the page works at 360 px", func(t *testing.T) {
+		if !carolIn {
+			t.Skip("carol did not sign up")
+		}
+		long := strings.Repeat("unbroken", 40)
+		alice.post(long)
+		carol.waitJS("the long post", hasPost(long))
+		carol.run("to the top", chromedp.Evaluate(`window.scrollTo(0, 0)`, nil))
+		var width int
+		if err := carol.eval(`Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)`, &width); err != nil {
+			t.Fatal(err)
+		}
+		if width > 360 {
+			t.Fatalf("the page is %d px wide on a 360 px screen", width)
+		}
+		// Posting works there too, with the keyboard shortcut.
+		carol.run("writing from the phone",
+			chromedp.Focus(`#pw-compose-text`, chromedp.ByQuery),
+			chromedp.SendKeys(`#pw-compose-text`, "Sent from a phone", chromedp.ByQuery),
+			chromedp.KeyEvent("\r", chromedp.KeyModifiers(ctrlModifier)),
+		)
+		alice.waitJS("carol's post", hasPost("Sent from a phone"))
+	})
+
+	step("delete own post with confirmation", func(t *testing.T) {
+		const text = "Hello from alice ✓"
+		target := postSelector(text)
+		var mine bool
+		if err := bob.eval(`!!(`+target+`).querySelector('.pw-delete')`, &mine); err != nil || mine {
+			t.Fatalf("bob is offered to delete alice's post (%v)", err)
+		}
+		// Declined: nothing happens. A later post round-trips through the
+		// same socket, so a delete sent before it would be seen by then.
+		alice.setConfirm(false)
+		alice.run("declining", chromedp.Evaluate(`(`+target+`).querySelector('.pw-delete').click()`, nil))
+		alice.post("after declining")
+		bob.waitJS("the later post", hasPost("after declining"))
+		if !slices.Contains(bob.postTexts(), text) || !slices.Contains(alice.postTexts(), text) {
+			t.Fatal("a declined delete deleted the post")
+		}
+		alice.setConfirm(true)
+		alice.run("deleting", chromedp.Evaluate(`(`+target+`).querySelector('.pw-delete').click()`, nil))
+		alice.waitJS("the post gone for alice", `!(`+target+`)`)
+		bob.waitJS("the post gone for bob, live", `!(`+target+`)`)
+		d := alice.dialogsSeen()
+		if len(d) != 2 || !strings.Contains(d[0], "confirm") || !strings.Contains(d[1], "Delete this post") {
+			t.Fatalf("dialogs %q, want two delete confirmations", d)
+		}
+	})
+
+	step("a callback with tokens in its fragment is ignored", func(t *testing.T) {
+		dave := b.newPage(t, 1280, 800)
+		forged := alice.tokens()
+		dave.run("opening an implicit-grant callback", chromedp.Navigate(srv.base+
+			"/callback#access_token="+forged.AccessToken+"&id_token="+forged.IDToken+"&token_type=Bearer&expires_in=3600"))
+		dave.waitJS("the refusal", `(document.querySelector('.pw-welcome h1') || {}).textContent === 'Sign-in did not complete'`)
+		var stored bool
+		if err := dave.eval(`sessionStorage.length > 0 || localStorage.length > 0`, &stored); err != nil || stored {
+			t.Fatalf("the forged callback left something in storage (%v)", err)
+		}
+		dave.run("back to the wall", chromedp.Click(`.pw-welcome a`, chromedp.ByQuery))
+		dave.waitJS("the welcome, signed out", `!!document.querySelector('.pw-welcome button') && !document.querySelector('.pw-user')`)
+		dave.checkClean()
+	})
+}
+
+// layoutShiftProbe adds up the page's layout shifts in window.__shift.
+const layoutShiftProbe = `window.__shift = 0;
+new PerformanceObserver(l => { for (const e of l.getEntries()) if (!e.hadRecentInput) window.__shift += e.value; })
+  .observe({type: 'layout-shift', buffered: true});`
+
+// ctrlModifier is Ctrl for chromedp.KeyModifiers.
+const ctrlModifier = 2
+
+func count(list []string, s string) int {
+	n := 0
+	for _, v := range list {
+		if v == s {
+			n++
+		}
+	}
+	return n
+}
+
+// postSelector is a JavaScript expression for the shown post with text.
+func postSelector(text string) string {
+	return `Array.from(document.querySelectorAll('.pw-list:not(.pw-pending) .pw-post')).find(e => e.querySelector('.pw-text').textContent === ` + jsString(text) + `)`
+}
+
+func (p *page) setConfirm(accept bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.confirm = accept
+}
+
+// storedTokens is what the app keeps in sessionStorage.
+type storedTokens struct {
+	AccessToken  string `json:"accessToken"`
+	IDToken      string `json:"idToken"`
+	RefreshToken string `json:"refreshToken"`
+	Username     string `json:"username"`
+}
+
+func (p *page) tokens() storedTokens {
+	p.t.Helper()
+	var raw string
+	if err := p.eval(`sessionStorage.getItem('postwall.tokens') || ''`, &raw); err != nil {
+		p.t.Fatal(err)
+	}
+	var tk storedTokens
+	if raw != "" {
+		if err := json.Unmarshal([]byte(raw), &tk); err != nil {
+			p.t.Fatalf("reading the stored tokens: %v", err)
+		}
+	}
+	return tk
+}
+
+func seedText(i int) string { return fmt.Sprintf("Seeded post number %d", i) }
+
+// seedPosts writes n numbered posts over the WebSocket.
+func seedPosts(t *testing.T, base, token string, n int) {
+	t.Helper()
+	texts := make([]string, n)
+	for i := range texts {
+		texts[i] = seedText(i + 1)
+	}
+	sendPosts(t, base, token, texts...)
+}
+
+// sendPosts writes posts over the WebSocket, as the app does, one after the
+// other so their order is known.
+func sendPosts(t *testing.T, base, token string, texts ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	wsURL := "ws" + strings.TrimPrefix(base, "http") + "/ws?token=" + token
+	c, res, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {base}}})
+	if err != nil {
+		t.Fatalf("seeding: dialing the socket: %v (%v)", err, res)
+	}
+	defer c.Close(websocket.StatusNormalClosure, "")
+	for i, text := range texts {
+		rid := fmt.Sprintf("seed-%d-%d", time.Now().UnixNano(), i)
+		frame, _ := json.Marshal(map[string]string{"action": "sendpost", "requestId": rid, "text": text})
+		if err := c.Write(ctx, websocket.MessageText, frame); err != nil {
+			t.Fatalf("seeding: %v", err)
+		}
+		for {
+			_, b, err := c.Read(ctx)
+			if err != nil {
+				t.Fatalf("seeding: waiting for the ack of %s: %v", rid, err)
+			}
+			var f struct{ Type, RequestID, Code, Message string }
+			_ = json.Unmarshal(b, &f)
+			if f.Type == "error" {
+				t.Fatalf("seeding: %s: %s %s", rid, f.Code, f.Message)
+			}
+			if f.Type == "ack" && f.RequestID == rid {
+				break
+			}
+		}
+	}
+}
