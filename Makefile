@@ -17,7 +17,7 @@ WASM      := app/site/web/app.wasm
 GO_SOURCES := $(shell find . -name '*.go' -not -path './.tools/*' -not -path './cdk/*' 2>/dev/null) go.mod go.sum
 
 .PHONY: run build wasm web lambdas test test-go test-cdk lint tools tools-node tools-browser \
-        bench synth bootstrap deploy clean
+        bench screenshots perf synth bootstrap deploy clean
 
 ## run: build, then serve everything on http://127.0.0.1:8080 with the embedded store in .data/
 run: build
@@ -87,6 +87,14 @@ bench: tools build lambdas
 	$(GO) test -run '^$$' -bench LambdaStart -benchtime 20x ./backend/cmd
 	@ls -l bin/lambda/*/bootstrap bin/lambda/*.zip
 	@ls -l $(WASM) $(WASM).br $(WASM).gz
+
+## screenshots: the feed at phone and desktop sizes, light and dark, into build/screenshots
+screenshots: build tools-browser
+	POSTWALL_SCREENSHOTS=$(CURDIR)/build/screenshots $(GO) test -count=1 -run TestScreenshots ./app/browsertest
+
+## perf: load times of the PWA in headless Chromium, on loopback and throttled to Fast 3G
+perf: build tools-browser
+	POSTWALL_PERF=1 $(GO) test -count=1 -run TestLoadTimes -v ./app/browsertest
 
 ## synth: the CloudFormation template in cdk/cdk.out
 synth: tools-node lambdas
