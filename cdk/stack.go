@@ -290,7 +290,7 @@ func newFanout(stack awscdk.Stack, dir string, t tables, stage awsapigatewayv2.W
 	fanout := newGoFunction(stack, "Fanout", dir, "fanout", 512, 60, "Posts stream to every open WebSocket connection", map[string]*string{
 		"POSTWALL_CONNECTIONS_TABLE":   t.connections.TableName(),
 		"POSTWALL_MANAGEMENT_ENDPOINT": stage.CallbackUrl(),
-		"POSTWALL_FANOUT_CONCURRENCY":  jsii.String("32"),
+		"POSTWALL_FANOUT_CONCURRENCY":  jsii.String("64"),
 	})
 	// Read to list the open connections, write to forget those that are gone (410).
 	t.connections.GrantReadWriteData(fanout)

@@ -9,8 +9,10 @@ import (
 
 // DefaultFanoutConcurrency bounds the sends in flight for one broadcast. API
 // Gateway's management API is throttled per account; a bounded pool keeps a
-// broadcast fast without bursting past that rate.
-const DefaultFanoutConcurrency = 32
+// broadcast fast without bursting past that rate: at its usual 10 ms a call, 64
+// in flight send about 6,400 frames a second, under the default account quota
+// of 10,000 requests a second, and 2,000 connections hear a post in about 0.4 s.
+const DefaultFanoutConcurrency = 64
 
 // Fanout sends stored changes to every open connection. In AWS it runs in the
 // stream Lambda; locally it runs on the embedded store's commits. Both deliver at

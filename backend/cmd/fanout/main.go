@@ -3,7 +3,7 @@
 //
 // Environment: POSTWALL_CONNECTIONS_TABLE, POSTWALL_MANAGEMENT_ENDPOINT
 // (https://API_ID.execute-api.REGION.amazonaws.com/STAGE),
-// POSTWALL_FANOUT_CONCURRENCY (sends in flight, default 32) and, optionally,
+// POSTWALL_FANOUT_CONCURRENCY (sends in flight, default 64) and, optionally,
 // POSTWALL_FANOUT_RATE (most PostToConnection calls per second, default
 // unlimited).
 package main
