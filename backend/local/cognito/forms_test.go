@@ -87,8 +87,9 @@ func TestFormsNeedTheirCSRFToken(t *testing.T) {
 		change  func(url.Values)
 		headers []string
 	}{
-		{"missing token", func(v url.Values) { v.Del("csrf_token") }, nil},
-		{"forged token", func(v url.Values) { v.Set("csrf_token", strings.Repeat("x", 43)) }, nil},
+		// Browsers send Sec-Fetch-Site (or Origin) with every form post.
+		{"missing token", func(v url.Values) { v.Del("csrf_token") }, []string{"Sec-Fetch-Site", "same-origin"}},
+		{"forged token", func(v url.Values) { v.Set("csrf_token", strings.Repeat("x", 43)) }, []string{"Sec-Fetch-Site", "same-origin"}},
 		{"foreign origin", func(url.Values) {}, []string{"Origin", "https://evil.example"}},
 		{"cross-site fetch", func(url.Values) {}, []string{"Sec-Fetch-Site", "cross-site"}},
 	}
@@ -121,7 +122,7 @@ func TestFormsNeedTheirCSRFToken(t *testing.T) {
 	}
 	values.Set("username", "ivan")
 	values.Set("password", "ivan-password")
-	if res := e.post(other, f.action, values); res.status != http.StatusForbidden {
+	if res := e.post(other, f.action, values, "Origin", e.base); res.status != http.StatusForbidden {
 		t.Fatalf("token replayed from another browser: status %d", res.status)
 	}
 
@@ -133,9 +134,26 @@ func TestFormsNeedTheirCSRFToken(t *testing.T) {
 	sc := e.newBrowser()
 	sp := parseForm(t, e.get(sc, "/auth/signup").body)
 	sp.fields.Del("csrf_token")
-	if res := e.submit(sc, sp, "username", "judy", "email", "judy@example.com", "password", "judy-password"); res.status != http.StatusForbidden {
+	sp.fields.Set("username", "judy")
+	sp.fields.Set("email", "judy@example.com")
+	sp.fields.Set("password", "judy-password")
+	if res := e.post(sc, sp.action, sp.fields, "Sec-Fetch-Site", "same-origin"); res.status != http.StatusForbidden {
 		t.Fatalf("sign-up without token: status %d", res.status)
 	}
+}
+
+// A client that is not a browser (no Origin, no Sec-Fetch-Site) cannot be the
+// victim of a cross-site request, so it may post the contract's fields alone.
+func TestNonBrowserClientsPostFormsWithoutToken(t *testing.T) {
+	e := newEnv(t)
+	e.signUp("kim", "kim@example.com", "kim-password")
+	_, challenge := pkce()
+	q, _ := url.Parse(e.authorizeURL(challenge, "s"))
+	values := q.Query()
+	values.Set("username", "kim")
+	values.Set("password", "kim-password")
+	res := e.post(e.newBrowser(), "/auth/login", values)
+	e.codeFrom(res, "s")
 }
 
 func TestFailedSignInsAreThrottled(t *testing.T) {
