@@ -298,3 +298,37 @@ func endToEnd(t *testing.T, cfg server.Config) {
 		}
 	})
 }
+
+// TestPostRateLimit: past the per-user limit a sendpost is answered with
+// rate_limited and stores nothing, while a retry of a stored post still gets its
+// ack, and other users are not held back.
+func TestPostRateLimit(t *testing.T) {
+	srv := start(t, server.Config{DataDir: t.TempDir(), PostLimit: 3, PostWindow: time.Hour, Log: testLogger(t)})
+	dora := newUser(t, srv.BaseURL, "dora")
+	dora.signUp()
+	eve := newUser(t, srv.BaseURL, "eve")
+	eve.signUp()
+	sd, se := dora.dial(), eve.dial()
+
+	var first frame
+	for i := range 3 {
+		sd.send(map[string]any{"action": "sendpost", "requestId": fmt.Sprintf("q%d", i), "text": "quick"})
+		ack := sd.next("ack")
+		if i == 0 {
+			first = ack
+		}
+	}
+	sd.send(map[string]any{"action": "sendpost", "requestId": "q3", "text": "one too many"})
+	if f := sd.next("error"); f.Code != "rate_limited" || f.RequestID == nil || *f.RequestID != "q3" {
+		t.Fatalf("fourth post: %+v, want rate_limited for q3", f)
+	}
+	sd.send(map[string]any{"action": "sendpost", "requestId": "q0", "text": "quick"})
+	if ack := sd.next("ack"); ack.Post != first.Post {
+		t.Errorf("retry of a stored post while limited: %+v, want the first ack", ack.Post)
+	}
+	se.send(map[string]any{"action": "sendpost", "requestId": "e0", "text": "not limited"})
+	se.next("ack")
+	if _, page := dora.listPosts(""); len(page.Posts) != 4 {
+		t.Errorf("%d posts stored, want 3 of dora's and 1 of eve's", len(page.Posts))
+	}
+}
