@@ -80,17 +80,22 @@ func (s *Server) formTrusted(w http.ResponseWriter, r *http.Request, name string
 }
 
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	s.handleForm(w, r, "login", "Sign in", s.submitLogin)
+}
+
+// handleForm shows the named form page on GET and hands a POST to submit.
+func (s *Server) handleForm(w http.ResponseWriter, r *http.Request, name, title string, submit http.HandlerFunc) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 		req, ok := s.pageRequest(w, r)
 		if !ok {
 			return
 		}
-		p := s.newPage("Sign in", req)
+		p := s.newPage(title, req)
 		p.CSRF = s.csrfToken(w, r)
-		s.render(w, http.StatusOK, "login", p)
+		s.render(w, http.StatusOK, name, p)
 	case http.MethodPost:
-		s.submitLogin(w, r)
+		submit(w, r)
 	default:
 		s.methodNotAllowed(w, "GET, HEAD, POST")
 	}
@@ -207,20 +212,7 @@ func (s *Server) currentSession(r *http.Request) (cookie string, sess session, u
 }
 
 func (s *Server) handleSignup(w http.ResponseWriter, r *http.Request) {
-	switch r.Method {
-	case http.MethodGet, http.MethodHead:
-		req, ok := s.pageRequest(w, r)
-		if !ok {
-			return
-		}
-		p := s.newPage("Create your account", req)
-		p.CSRF = s.csrfToken(w, r)
-		s.render(w, http.StatusOK, "signup", p)
-	case http.MethodPost:
-		s.submitSignup(w, r)
-	default:
-		s.methodNotAllowed(w, "GET, HEAD, POST")
-	}
+	s.handleForm(w, r, "signup", "Create your account", s.submitSignup)
 }
 
 func (s *Server) submitSignup(w http.ResponseWriter, r *http.Request) {
