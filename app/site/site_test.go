@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"html"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -292,6 +294,16 @@ func TestGenerateStatic(t *testing.T) {
 	index, _ := os.ReadFile(filepath.Join(dir, "index.html"))
 	if !strings.Contains(string(index), `class="pw-app"`) {
 		t.Errorf("index.html is not the prerendered page")
+	}
+	// The pages carry the policy for hosts that send none, minus frame-ancestors,
+	// which a <meta> element cannot carry.
+	meta := regexp.MustCompile(`<meta http-equiv="Content-Security-Policy" content="([^"]+)"`).FindSubmatch(index)
+	if meta == nil {
+		t.Fatal("index.html has no Content-Security-Policy meta element")
+	}
+	policy := html.UnescapeString(string(meta[1]))
+	if !strings.Contains(policy, "script-src 'self' 'wasm-unsafe-eval'") || strings.Contains(policy, "frame-ancestors") {
+		t.Errorf("meta policy = %q", policy)
 	}
 	if err := generateStatic(t.TempDir(), testConfig, testAssets(t, false)); err != ErrNoWasm {
 		t.Errorf("without wasm: %v", err)

@@ -4,9 +4,11 @@ package site
 
 import (
 	"fmt"
+	"html"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/maxence-charriere/go-app/v10/pkg/app"
 )
@@ -23,6 +25,18 @@ func GenerateStatic(dir string, cfg Config) error {
 	return generateStatic(dir, cfg, sub)
 }
 
+// metaPolicy is ContentSecurityPolicy without the directives a <meta> element
+// cannot carry.
+func metaPolicy(cfg Config) string {
+	var kept []string
+	for _, d := range strings.Split(ContentSecurityPolicy(cfg), "; ") {
+		if !strings.HasPrefix(d, "frame-ancestors") {
+			kept = append(kept, d)
+		}
+	}
+	return strings.Join(kept, "; ")
+}
+
 func generateStatic(dir string, cfg Config, assets fs.FS) error {
 	h, err := newHandler(cfg, assets)
 	if err != nil {
@@ -31,6 +45,11 @@ func generateStatic(dir string, cfg Config, assets fs.FS) error {
 	if _, ok := h.assets["app.wasm"]; !ok {
 		return ErrNoWasm
 	}
+	// A static host may send no policy at all: the pages carry it too, so what
+	// loads after them (app.wasm, fetch, the socket, injected script) is held to
+	// it wherever the site is served. frame-ancestors only works as a header.
+	h.goapp.RawHeaders = append(h.goapp.RawHeaders,
+		`<meta http-equiv="Content-Security-Policy" content="`+html.EscapeString(metaPolicy(cfg))+`">`)
 	if err := app.GenerateStaticWebsite(dir, h.goapp); err != nil {
 		return fmt.Errorf("generating the static pages into %s: %w", dir, err)
 	}
