@@ -154,6 +154,13 @@ func (h *Socket) deletePost(ctx context.Context, req events.APIGatewayWebsocketP
 	if err != nil {
 		return h.frameError(ctx, req, frame.RequestID, err)
 	}
+	// The requestId only labels the answer here; it may be left out, but one
+	// that is given must be valid, as for sendpost.
+	if frame.RequestID != "" {
+		if err := wall.ValidateRequestID(frame.RequestID); err != nil {
+			return h.frameError(ctx, req, frame.RequestID, err)
+		}
+	}
 	if _, err := h.Service.Delete(ctx, who, frame.ID); err != nil {
 		return h.frameError(ctx, req, frame.RequestID, err)
 	}

@@ -461,6 +461,8 @@ func TestSocketDeletePostErrors(t *testing.T) {
 		"bad JSON":       {author: "alice", code: wall.EINVALID, requestID: "", edit: frameBody(`{"action":"deletepost",`)},
 		"id not string":  {author: "alice", code: wall.EINVALID, requestID: "d-3", edit: frameBody(`{"action":"deletepost","requestId":"d-3","id":{"$ne":null}}`)},
 		"store failures": {author: "alice", code: wall.EINTERNAL, requestID: rid},
+		"requestId too long": {author: "alice", code: wall.EINVALID, requestID: strings.Repeat("r", 65),
+			edit: frameBody(`{"action":"deletepost","requestId":"` + strings.Repeat("r", 65) + `","id":"` + fixturePostID + `"}`)},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
