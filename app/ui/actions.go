@@ -1,6 +1,8 @@
 package ui
 
 import (
+	"net/url"
+
 	"github.com/maxence-charriere/go-app/v10/pkg/app"
 )
 
@@ -76,7 +78,12 @@ func handleCallback(ctx app.Context, a app.Action) {
 		ctx.SetState(callbackErrState, err.Error())
 		return
 	}
-	replace("/")
+	// Stay in the running app rather than loading it again: drop the spent code
+	// from the address (so Back never offers it), then show the wall.
+	ctx.Dispatch(func(ctx app.Context) {
+		ctx.Page().ReplaceURL(&url.URL{Path: "/callback"})
+		ctx.Navigate("/")
+	})
 }
 
 // go_ leaves the app for another address (the hosted UI).
