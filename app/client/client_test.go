@@ -15,31 +15,9 @@ import (
 	"github.com/postwall/postwall/app/fetch"
 	"github.com/postwall/postwall/app/live"
 	"github.com/postwall/postwall/app/session"
+	"github.com/postwall/postwall/app/storage"
 	"github.com/postwall/postwall/backend/wall"
 )
-
-type mapStore struct {
-	mu sync.Mutex
-	m  map[string][]byte
-}
-
-func newMapStore() *mapStore { return &mapStore{m: map[string][]byte{}} }
-func (s *mapStore) Get(k string, v any) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if b, ok := s.m[k]; ok {
-		return json.Unmarshal(b, v)
-	}
-	return nil
-}
-func (s *mapStore) Set(k string, v any) error {
-	b, err := json.Marshal(v)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.m[k] = b
-	return err
-}
-func (s *mapStore) Del(k string) { s.mu.Lock(); defer s.mu.Unlock(); delete(s.m, k) }
 
 // wallServer speaks the contract's /api/posts and /ws over real HTTP and
 // WebSockets, with the server's idempotency by requestId; it can be taken
@@ -208,7 +186,7 @@ func TestOutboxSurvivesOfflineAndPostsOnce(t *testing.T) {
 	srv := httptest.NewServer(ws)
 	defer srv.Close()
 
-	local, sess := newMapStore(), newMapStore()
+	local, sess := storage.NewMemory(), storage.NewMemory()
 	_ = sess.Set("postwall.tokens", session.Tokens{
 		AccessToken: accessToken, RefreshToken: "r", Sub: "sub-alice", Username: "alice",
 		IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour),
@@ -272,7 +250,7 @@ func TestOutboxSurvivesOfflineAndPostsOnce(t *testing.T) {
 		t.Fatalf("logout URL %s", u)
 	}
 	v2.waitUntil(t, "signed out", func(x View) bool { return !x.SignedIn && len(x.Posts) == 0 })
-	if _, ok := local.m["postwall.feed"]; ok {
+	if local.Has("postwall.feed") {
 		t.Fatal("the last posts seen outlived the sign-out")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/postwall/postwall/app/fetch"
+	"github.com/postwall/postwall/app/storage"
 	"github.com/postwall/postwall/backend/wall"
 )
 
@@ -114,23 +115,8 @@ func TestOlderCursor(t *testing.T) {
 	}
 }
 
-type mapStore map[string][]byte
-
-func (m mapStore) Get(k string, v any) error {
-	if b, ok := m[k]; ok {
-		return json.Unmarshal(b, v)
-	}
-	return nil
-}
-func (m mapStore) Set(k string, v any) error {
-	b, err := json.Marshal(v)
-	m[k] = b
-	return err
-}
-func (m mapStore) Del(k string) { delete(m, k) }
-
 func TestCache(t *testing.T) {
-	store := mapStore{}
+	store := storage.NewMemory()
 	var f Feed
 	for i := range CacheSize + 10 {
 		f.Merge(post(i, "p"))
@@ -142,7 +128,7 @@ func TestCache(t *testing.T) {
 	if len(got) != CacheSize || got[0].ID != f.Posts()[0].ID || !got[0].CreatedAt.Equal(f.Posts()[0].CreatedAt) {
 		t.Fatalf("cache kept %d posts", len(got))
 	}
-	store[CacheKey] = []byte("not json")
+	_ = store.Set(CacheKey, "not a list of posts")
 	if LoadCache(store) != nil {
 		t.Fatal("a broken cache was read")
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/postwall/postwall/app/storage"
 	"github.com/postwall/postwall/backend/wall"
 )
 
@@ -47,31 +48,8 @@ func TestBackoffBounds(t *testing.T) {
 	}
 }
 
-type mapStore struct {
-	mu sync.Mutex
-	m  map[string][]byte
-}
-
-func newMapStore() *mapStore { return &mapStore{m: map[string][]byte{}} }
-func (s *mapStore) Get(k string, v any) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if b, ok := s.m[k]; ok {
-		return json.Unmarshal(b, v)
-	}
-	return nil
-}
-func (s *mapStore) Set(k string, v any) error {
-	b, err := json.Marshal(v)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.m[k] = b
-	return err
-}
-func (s *mapStore) Del(k string) { s.mu.Lock(); defer s.mu.Unlock(); delete(s.m, k) }
-
 func TestOutboxPersistsPerUser(t *testing.T) {
-	store := newMapStore()
+	store := storage.NewMemory()
 	now := time.Now()
 	ob := OpenOutbox(store, "sub-alice")
 	if _, err := ob.Add("   ", now); wall.ErrorCode(err) != wall.EINVALID {

@@ -17,42 +17,8 @@ import (
 	"time"
 
 	"github.com/postwall/postwall/app/fetch"
+	"github.com/postwall/postwall/app/storage"
 )
-
-// memStore is a Storage that goes through JSON, as the browser's does.
-type memStore struct {
-	mu sync.Mutex
-	m  map[string][]byte
-}
-
-func newMemStore() *memStore { return &memStore{m: map[string][]byte{}} }
-
-func (s *memStore) Get(k string, v any) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b, ok := s.m[k]
-	if !ok {
-		return nil
-	}
-	return json.Unmarshal(b, v)
-}
-
-func (s *memStore) Set(k string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.m[k] = b
-	return nil
-}
-
-func (s *memStore) Del(k string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, k)
-}
 
 func TestPKCE(t *testing.T) {
 	seen := map[string]bool{}
@@ -233,7 +199,7 @@ func TestSignInAndRefresh(t *testing.T) {
 	ts := &tokenServer{now: clock}
 	srv := httptest.NewServer(ts)
 	defer srv.Close()
-	store := newMemStore()
+	store := storage.NewMemory()
 	k := &Keeper{
 		Config: Config{AuthURL: srv.URL + "/auth", ClientID: "postwall-local", RedirectURI: "http://app/callback", LogoutURI: "http://app/"},
 		HTTP:   fetch.NewClient(), Store: store, Now: clock,
@@ -328,7 +294,7 @@ func TestSignInAndRefresh(t *testing.T) {
 }
 
 func TestSignOut(t *testing.T) {
-	store := newMemStore()
+	store := storage.NewMemory()
 	_ = store.Set(tokensKey, Tokens{AccessToken: "a", ExpiresAt: time.Now().Add(time.Hour)})
 	k := &Keeper{Config: Config{AuthURL: "https://x.auth.eu-west-1.amazoncognito.com", ClientID: "c", LogoutURI: "https://app/"}, Store: store}
 	if k.Current().AccessToken != "a" {
@@ -337,8 +303,8 @@ func TestSignOut(t *testing.T) {
 	if u := k.SignOut(); !strings.HasPrefix(u, "https://x.auth.eu-west-1.amazoncognito.com/logout?") {
 		t.Errorf("logout URL %s", u)
 	}
-	if k.Current().AccessToken != "" || len(store.m) != 0 {
-		t.Errorf("session left after sign-out: %v", store.m)
+	if k.Current().AccessToken != "" || store.Len() != 0 {
+		t.Errorf("session left after sign-out: %d keys", store.Len())
 	}
 }
 
@@ -354,7 +320,7 @@ func TestRefreshTokenRotation(t *testing.T) {
 	ts := &tokenServer{now: clock, rotate: true}
 	srv := httptest.NewServer(ts)
 	defer srv.Close()
-	store := newMemStore()
+	store := storage.NewMemory()
 	k := &Keeper{
 		Config: Config{AuthURL: srv.URL + "/auth", ClientID: "postwall-local", RedirectURI: "http://app/callback", LogoutURI: "http://app/"},
 		HTTP:   fetch.NewClient(), Store: store, Now: clock,
