@@ -332,3 +332,27 @@ func TestPostRateLimit(t *testing.T) {
 		t.Errorf("%d posts stored, want 3 of dora's and 1 of eve's", len(page.Posts))
 	}
 }
+
+// TestOtherHostNamesRedirect: a browser that opened the app as localhost is sent
+// to the base URL, where sign-in can complete.
+func TestOtherHostNamesRedirect(t *testing.T) {
+	srv := start(t, server.Config{DataDir: t.TempDir(), Log: testLogger(t)})
+	port := srv.BaseURL[strings.LastIndex(srv.BaseURL, ":")+1:]
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get("http://localhost:" + port + "/callback?x=1")
+	if err != nil {
+		t.Skipf("localhost does not resolve here: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTemporaryRedirect || resp.Header.Get("Location") != srv.BaseURL+"/callback?x=1" {
+		t.Fatalf("GET via localhost: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, err = client.Get(srv.BaseURL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET / at the base URL: %d", resp.StatusCode)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -202,8 +203,8 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 	mux.Handle("/api/", gw.APIHandler("/api"))
 	mux.Handle("/ws", gw.SocketHandler())
 	mux.Handle("/@connections/", gw.ManagementHandler())
-	mux.Handle("/auth/", signin)
-	mux.Handle("/", pwa)
+	mux.Handle("/auth/", canonicalHost(base, signin))
+	mux.Handle("/", canonicalHost(base, pwa))
 
 	srv := &http.Server{
 		Handler:           mux,
@@ -245,4 +246,19 @@ func baseURL(a *net.TCPAddr) string {
 		host = "127.0.0.1"
 	}
 	return "http://" + net.JoinHostPort(host, fmt.Sprint(a.Port))
+}
+
+// canonicalHost sends browsers that reached a page by another name of this
+// server (localhost for 127.0.0.1, say) to the base URL. Sign-in state lives in
+// the origin's storage and cookies, and the redirect URIs name the base URL, so
+// a sign-in begun under another name could never complete.
+func canonicalHost(base string, next http.Handler) http.Handler {
+	host := strings.TrimPrefix(base, "http://")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Host != host && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			http.Redirect(w, r, base+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
