@@ -106,6 +106,11 @@ type DB struct {
 	changeWait time.Duration
 	dropped    atomic.Int64
 
+	// conns mirrors the connections bucket, which only this process writes
+	// (Open clears what an earlier one left), so reads never touch the file.
+	connMu sync.RWMutex
+	conns  map[string]wall.Connection
+
 	subMu       sync.Mutex
 	subscribers map[int]func(wall.Change)
 	nextSubID   int
@@ -160,6 +165,8 @@ func Open(path string, opts Options) (*DB, error) {
 		_ = bdb.Close()
 		return nil, fmt.Errorf("store: prepare %s: %w", path, err)
 	}
+	// A lone batched write waits this long for company before it commits.
+	bdb.MaxBatchDelay = 2 * time.Millisecond
 	db := &DB{
 		bolt:        bdb,
 		now:         opts.Now,
@@ -167,6 +174,7 @@ func Open(path string, opts Options) (*DB, error) {
 		changes:     make(chan wall.Change, opts.ChangeBuffer),
 		changeWait:  opts.ChangeWait,
 		subscribers: map[int]func(wall.Change){},
+		conns:       map[string]wall.Connection{},
 		stopPruning: make(chan struct{}),
 	}
 	if err := db.prune(); err != nil {
@@ -223,6 +231,19 @@ func (db *DB) update(fn func(tx *bbolt.Tx) (*wall.Change, error)) error {
 	}
 	db.publish(*change)
 	return nil
+}
+
+// batch runs fn in a write transaction that bbolt may share with other
+// concurrent batch calls (one commit, one fsync for all): for writes that
+// publish no change, whose order among themselves does not matter.
+func (db *DB) batch(fn func(tx *bbolt.Tx) error) error {
+	db.writeMu.Lock()
+	closed := db.closed
+	db.writeMu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	return db.bolt.Batch(fn)
 }
 
 // Subscribe registers fn to be called with every committed change (a created
@@ -366,5 +387,12 @@ func (db *DB) prune() error {
 	if err != nil {
 		return fmt.Errorf("store: forget expired connections: %w", err)
 	}
+	db.connMu.Lock()
+	for id, c := range db.conns {
+		if !c.ExpiresAt.After(now) {
+			delete(db.conns, id)
+		}
+	}
+	db.connMu.Unlock()
 	return nil
 }

@@ -32,13 +32,14 @@ func BenchmarkFanout(b *testing.B) {
 			u := newUser(b, srv.BaseURL, "bench")
 			u.signUp()
 			url := "ws" + strings.TrimPrefix(srv.BaseURL, "http") + "/ws?token=" + url.QueryEscape(u.tokens.AccessToken)
-			measure(b, url, n, func(i int) []byte {
+			// The gateway registers a socket before its handshake completes.
+			measure(b, url, n, nil, func(i int) []byte {
 				return []byte(fmt.Sprintf(`{"action":"sendpost","requestId":"b%d","text":"benchmark post %d"}`, i, i))
 			})
 		})
 		b.Run(fmt.Sprintf("floor/N=%d", n), func(b *testing.B) {
-			url := bareBroadcastServer(b)
-			measure(b, url, n, func(i int) []byte {
+			url, registered := bareBroadcastServer(b)
+			measure(b, url, n, registered, func(i int) []byte {
 				return wall.PostFrame(wall.Post{ID: wall.NewID(time.Now()), Author: "bench", Text: fmt.Sprintf("benchmark post %d", i), CreatedAt: time.Now()})
 			})
 		})
@@ -47,7 +48,9 @@ func BenchmarkFanout(b *testing.B) {
 
 // measure connects n receivers and one sender, sends b.N frames one after the
 // other and reports the latency percentiles of every delivery of a "post".
-func measure(b *testing.B, url string, n int, frame func(i int) []byte) {
+// registered, if not nil, tells how many sockets the server has taken on: the
+// bare server registers a socket only after its handshake, so measure waits.
+func measure(b *testing.B, url string, n int, registered func() int, frame func(i int) []byte) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var (
@@ -97,6 +100,9 @@ func measure(b *testing.B, url string, n int, frame func(i int) []byte) {
 			}
 		}
 	}()
+	for registered != nil && registered() < n+1 {
+		time.Sleep(10 * time.Millisecond)
+	}
 	// The sender's own socket also hears the post; it is not counted.
 	b.ResetTimer()
 	start := time.Now()
@@ -128,7 +134,7 @@ func measure(b *testing.B, url string, n int, frame func(i int) []byte) {
 
 // bareBroadcastServer is the floor: no auth, no store, no events; every frame
 // received from any socket is written to every socket in a loop.
-func bareBroadcastServer(b *testing.B) string {
+func bareBroadcastServer(b *testing.B) (url string, registered func() int) {
 	var (
 		mu    sync.Mutex
 		conns = map[*websocket.Conn]bool{}
@@ -164,5 +170,9 @@ func bareBroadcastServer(b *testing.B) string {
 		}
 	}))
 	b.Cleanup(srv.Close)
-	return "ws" + strings.TrimPrefix(srv.URL, "http")
+	return "ws" + strings.TrimPrefix(srv.URL, "http"), func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(conns)
+	}
 }
