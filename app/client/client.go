@@ -307,7 +307,22 @@ func (a *App) newest(ctx context.Context) error {
 		return err
 	}
 	a.mu.Lock()
+	// Posts that arrived over the socket while the page was on its way are
+	// newer than its newest one: keep them, or a post heard live would vanish
+	// until the next sync.
+	top := ""
+	if len(p.Posts) > 0 {
+		top = p.Posts[0].ID
+	}
+	var heardMeanwhile []wall.Post
+	for _, q := range a.feed.Posts() {
+		if q.ID <= top {
+			break
+		}
+		heardMeanwhile = append(heardMeanwhile, q)
+	}
 	a.feed.Reset(p.Posts, p.Next)
+	a.feed.Merge(heardMeanwhile...)
 	a.mu.Unlock()
 	return nil
 }

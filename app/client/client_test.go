@@ -29,6 +29,13 @@ type wallServer struct {
 	conns    map[*websocket.Conn]bool
 	offline  bool
 	sendpost int
+	// holdPages, when set, delays every answer of GET /api/posts until it is
+	// closed; the page is read when the request arrives.
+	holdPages chan struct{}
+	// failAfterPages, when positive, answers 503 to every page request after
+	// that many.
+	failAfterPages int
+	pages          int
 }
 
 func (s *wallServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -46,8 +53,14 @@ func (s *wallServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.mu.Lock()
-		defer s.mu.Unlock()
+		s.pages++
+		if s.failAfterPages > 0 && s.pages > s.failAfterPages {
+			s.mu.Unlock()
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
 		var out []wall.Post
+		hold := s.holdPages
 		if after := r.URL.Query().Get("after"); after != "" {
 			for _, p := range s.posts {
 				if p.ID > after {
@@ -64,6 +77,10 @@ func (s *wallServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if out == nil {
 			out = []wall.Post{}
+		}
+		s.mu.Unlock()
+		if hold != nil {
+			<-hold // the page is read; it is answered later, as over a slow network
 		}
 		_ = json.NewEncoder(w).Encode(map[string]any{"posts": out, "next": ""})
 	case "/ws":
@@ -169,14 +186,16 @@ func (v *views) publish(view View) {
 func (v *views) waitUntil(t *testing.T, what string, ok func(View) bool) View {
 	t.Helper()
 	timeout := time.After(15 * time.Second) // a hang guard only
+	var last View
 	for {
 		select {
 		case view := <-v.ch:
 			if ok(view) {
 				return view
 			}
+			last = view
 		case <-timeout:
-			t.Fatalf("never: %s", what)
+			t.Fatalf("never: %s; the last view: %+v", what, last)
 		}
 	}
 }
@@ -252,5 +271,43 @@ func TestOutboxSurvivesOfflineAndPostsOnce(t *testing.T) {
 	v2.waitUntil(t, "signed out", func(x View) bool { return !x.SignedIn && len(x.Posts) == 0 })
 	if local.Has("postwall.feed") {
 		t.Fatal("the last posts seen outlived the sign-out")
+	}
+}
+
+// A post heard over the socket while the first page is on its way stays in the
+// feed when that page, read before the post was stored, arrives.
+func TestPostHeardWhileTheFirstPageLoadsIsKept(t *testing.T) {
+	release := make(chan struct{})
+	// The first page request (at start) is held; the next (when the socket
+	// opens) fails, so nothing but the client's merge can keep the post.
+	ws := &wallServer{byReq: map[string]wall.Post{}, conns: map[*websocket.Conn]bool{}, holdPages: release, failAfterPages: 1}
+	srv := httptest.NewServer(ws)
+	defer srv.Close()
+	local, sess := storage.NewMemory(), storage.NewMemory()
+	_ = sess.Set("postwall.tokens", session.Tokens{
+		AccessToken: accessToken, RefreshToken: "r", Sub: "sub-alice", Username: "alice",
+		IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour),
+	})
+	v := &views{ch: make(chan View, 1000)}
+	cfg := Config{
+		APIURL:  srv.URL + "/api",
+		WSURL:   "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws",
+		Session: session.Config{AuthURL: srv.URL + "/auth", ClientID: "postwall-local"},
+	}
+	a := New(cfg, Deps{HTTP: fetch.NewClient(), Dial: wsDial, Local: local, Session: sess,
+		Backoff: live.Backoff{Min: 5 * time.Millisecond, Max: 20 * time.Millisecond}}, v.publish)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a.Start(ctx)
+
+	v.waitUntil(t, "online while the first page loads", func(x View) bool { return x.Status == "online" && x.Loading })
+	if err := a.Send(ctx, "heard live"); err != nil {
+		t.Fatal(err)
+	}
+	v.waitUntil(t, "the post acked", func(x View) bool { return len(x.Posts) == 1 && len(x.Pending) == 0 })
+	close(release) // the empty page read before the post now arrives
+	got := v.waitUntil(t, "both page requests answered", func(x View) bool { return x.FeedError != "" })
+	if len(got.Posts) != 1 || got.Posts[0].Text != "heard live" {
+		t.Fatalf("after the first page: %+v", got.Posts)
 	}
 }

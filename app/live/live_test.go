@@ -193,11 +193,25 @@ func (s *wsServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *wsServer) drop() {
-	s.mu.Lock()
-	c := s.conns[len(s.conns)-1]
-	s.mu.Unlock()
-	c.Close(websocket.StatusGoingAway, "bye")
+// drop closes the n-th connection the server accepted (1 for the first). The
+// client hears its handshake answer before the server has registered the
+// socket, so drop waits for it to be registered.
+func (s *wsServer) drop(n int) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.mu.Lock()
+		if len(s.conns) >= n {
+			c := s.conns[n-1]
+			s.mu.Unlock()
+			c.Close(websocket.StatusGoingAway, "bye")
+			return
+		}
+		s.mu.Unlock()
+		if time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // recv waits for one value; the timeout only guards against a hang.
@@ -247,7 +261,7 @@ func TestSocketReconnectsPingsAndRenews(t *testing.T) {
 		},
 		Backoff:     Backoff{Min: time.Millisecond, Max: 5 * time.Millisecond},
 		PingEvery:   20 * time.Millisecond,
-		RenewBefore: 200 * time.Millisecond,
+		RenewBefore: 500 * time.Millisecond,
 		OnOpen:      func(context.Context) { opens <- struct{}{} },
 		OnFrame: func(f Frame) {
 			if f.Type == TypePong {
@@ -271,14 +285,17 @@ func TestSocketReconnectsPingsAndRenews(t *testing.T) {
 	waitFor(t, srv.events, "frame")
 
 	// The server drops the connection: the socket comes back by itself.
-	srv.drop()
+	srv.drop(1)
 	recv(t, opens, "reconnect after a drop")
 
-	// A token about to expire: the socket reconnects with a fresh one.
+	// A token about to expire: the socket reconnects with a fresh one. It has a
+	// second before the token is within RenewBefore of its expiry, when the
+	// socket would rather wait for a fresh token than connect: room enough for a
+	// loaded machine to reconnect in between.
 	mu.Lock()
-	expires = time.Now().Add(300 * time.Millisecond)
+	expires = time.Now().Add(1500 * time.Millisecond)
 	mu.Unlock()
-	srv.drop()
+	srv.drop(2)
 	recv(t, opens, "reconnect with the short token")
 	recv(t, opens, "renewal")
 	mu.Lock()
@@ -289,7 +306,7 @@ func TestSocketReconnectsPingsAndRenews(t *testing.T) {
 	srv.mu.Lock()
 	srv.refuse = true
 	srv.mu.Unlock()
-	srv.drop()
+	srv.drop(4)
 	waitFor(t, srv.events, "refused")
 	waitFor(t, srv.events, "refused")
 	srv.mu.Lock()
