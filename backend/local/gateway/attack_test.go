@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/coder/websocket"
 
 	"github.com/postwall/postwall/backend/auth"
@@ -79,9 +78,9 @@ func TestTokenAttackMatrix(t *testing.T) {
 	service := &wall.Service{Posts: emptyWall{}}
 	conns := &memConnections{conns: map[string]wall.Connection{}}
 	g := gateway.New(gateway.Config{
-		API:        lambda.NewHandler((&handler.API{Service: service}).Handle),
-		Authorizer: lambda.NewHandler((&handler.Authorizer{Verifier: verifier}).Handle),
-		Routes:     lambda.NewHandler((&handler.Socket{Service: service, Connections: conns}).Handle),
+		API:        (&handler.API{Service: service}).Handle,
+		Authorizer: (&handler.Authorizer{Verifier: verifier}).Handle,
+		Routes:     (&handler.Socket{Service: service, Connections: conns}).Handle,
 		RouteKeys:  []string{"sendpost", "deletepost", "ping"},
 		Verifier:   verifier,
 	})

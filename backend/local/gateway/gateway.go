@@ -38,9 +38,10 @@ const (
 
 // Config wires the gateway to the Lambda handlers it invokes.
 type Config struct {
-	API        lambda.Handler // the HTTP API's integration (APIGatewayV2HTTPRequest)
-	Authorizer lambda.Handler // the WebSocket $connect REQUEST authorizer
-	Routes     lambda.Handler // the WebSocket routes (APIGatewayWebsocketProxyRequest)
+	// The Lambda handler functions, each as it is given to lambda.Start.
+	API        any // the HTTP API's integration (APIGatewayV2HTTPRequest)
+	Authorizer any // the WebSocket $connect REQUEST authorizer
+	Routes     any // the WebSocket routes (APIGatewayWebsocketProxyRequest)
 	// RouteKeys are the WebSocket routes besides $connect, $disconnect and
 	// $default: the values of "action" that select a route of their own.
 	RouteKeys []string
@@ -61,6 +62,8 @@ type Config struct {
 type Gateway struct {
 	cfg Config
 	log *slog.Logger
+
+	api, authorizer, routes *function
 
 	mu     sync.Mutex
 	conns  map[string]*socket
@@ -86,16 +89,30 @@ func New(cfg Config) *Gateway {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Gateway{cfg: cfg, log: log.With("component", "gateway"), conns: map[string]*socket{}}
+	return &Gateway{cfg: cfg, log: log.With("component", "gateway"), conns: map[string]*socket{},
+		api: newFunction(cfg.API), authorizer: newFunction(cfg.Authorizer), routes: newFunction(cfg.Routes)}
 }
 
-// invoke passes event through h as the Lambda runtime would: as JSON in, JSON out.
-func invoke[Resp any](ctx context.Context, h lambda.Handler, event any) (Resp, error) {
+// function runs a Lambda handler function the way the Lambda service does:
+// each instance (an aws-lambda-go handler, which reuses its buffers between
+// calls) serves one event at a time, and concurrent events get more instances.
+type function struct{ instances sync.Pool }
+
+func newFunction(fn any) *function {
+	return &function{instances: sync.Pool{New: func() any { return lambda.NewHandler(fn) }}}
+}
+
+// invoke passes event through f as the Lambda runtime would: as JSON in, JSON out.
+func invoke[Resp any](ctx context.Context, f *function, event any) (Resp, error) {
 	var resp Resp
 	payload, err := json.Marshal(event)
 	if err != nil {
 		return resp, fmt.Errorf("encode event: %w", err)
 	}
+	h := f.instances.Get().(lambda.Handler)
+	// The output is the instance's own buffer: decode it before another event
+	// can reuse the instance.
+	defer f.instances.Put(h)
 	out, err := h.Invoke(ctx, payload)
 	if err != nil {
 		return resp, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,7 +14,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/coder/websocket"
 
 	"github.com/postwall/postwall/backend/wall"
@@ -51,13 +51,13 @@ func newTestGateway(t *testing.T, cfg Config) (*Gateway, *recorder, *httptest.Se
 	rec := &recorder{}
 	cfg.Verifier = staticVerifier{}
 	cfg.RouteKeys = []string{"sendpost", "ping"}
-	cfg.API = lambda.NewHandler(func(_ context.Context, e events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	cfg.API = func(_ context.Context, e events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		rec.mu.Lock()
 		rec.api = append(rec.api, e)
 		rec.mu.Unlock()
 		return events.APIGatewayV2HTTPResponse{StatusCode: 200, Headers: map[string]string{"Content-Type": "application/json"}, Body: `{"posts":[],"next":""}`}, nil
-	})
-	cfg.Authorizer = lambda.NewHandler(func(_ context.Context, e events.APIGatewayCustomAuthorizerRequestTypeRequest) (events.APIGatewayCustomAuthorizerResponse, error) {
+	}
+	cfg.Authorizer = func(_ context.Context, e events.APIGatewayCustomAuthorizerRequestTypeRequest) (events.APIGatewayCustomAuthorizerResponse, error) {
 		switch e.QueryStringParameters["token"] {
 		case "good":
 			return events.APIGatewayCustomAuthorizerResponse{PrincipalID: "sub-1",
@@ -68,8 +68,8 @@ func newTestGateway(t *testing.T, cfg Config) (*Gateway, *recorder, *httptest.Se
 				PolicyDocument: events.APIGatewayCustomAuthorizerPolicy{Version: "2012-10-17", Statement: []events.IAMPolicyStatement{{Action: []string{"execute-api:Invoke"}, Effect: "Deny", Resource: []string{e.MethodArn}}}}}, nil
 		}
 		return events.APIGatewayCustomAuthorizerResponse{}, errors.New("Unauthorized")
-	})
-	cfg.Routes = lambda.NewHandler(func(_ context.Context, e events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	}
+	cfg.Routes = func(_ context.Context, e events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
 		rec.mu.Lock()
 		rec.routes = append(rec.routes, e)
 		rec.mu.Unlock()
@@ -80,7 +80,7 @@ func newTestGateway(t *testing.T, cfg Config) (*Gateway, *recorder, *httptest.Se
 			return events.APIGatewayProxyResponse{StatusCode: 200, Body: `{"type":"error","requestId":"","code":"invalid","message":"Unknown action."}`}, nil
 		}
 		return events.APIGatewayProxyResponse{StatusCode: 200}, nil
-	})
+	}
 	g := New(cfg)
 	mux := http.NewServeMux()
 	mux.Handle("/api/", g.APIHandler("/api"))
@@ -313,5 +313,39 @@ func TestManagementAPI(t *testing.T) {
 	g.ManagementHandler().ServeHTTP(rr, req)
 	if rr.Code != 403 {
 		t.Errorf("non-loopback caller: %d, want 403", rr.Code)
+	}
+}
+
+// Many sockets sending at once invoke the route handler concurrently: each
+// must get its own answers, as from separate Lambda instances.
+func TestConcurrentInvocationsKeepTheirAnswers(t *testing.T) {
+	_, _, srv := newTestGateway(t, Config{})
+	const sockets, frames = 10, 20
+	var wg sync.WaitGroup
+	errs := make(chan error, sockets)
+	for range sockets {
+		conn, _ := dial(t, srv, "good")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range frames {
+				if err := conn.Write(context.Background(), websocket.MessageText, []byte(`{"action":"ping"}`)); err != nil {
+					errs <- err
+					return
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				_, b, err := conn.Read(ctx)
+				cancel()
+				if err != nil || string(b) != `{"type":"pong"}` {
+					errs <- fmt.Errorf("answer %q, %v", b, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }

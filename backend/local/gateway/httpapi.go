@@ -95,7 +95,7 @@ func (g *Gateway) APIHandler(prefix string) http.Handler {
 		if len(body) == 0 {
 			event.Body = ""
 		}
-		resp, err := invoke[events.APIGatewayV2HTTPResponse](r.Context(), g.cfg.API, event)
+		resp, err := invoke[events.APIGatewayV2HTTPResponse](r.Context(), g.api, event)
 		if err != nil {
 			g.log.Error("api integration failed", "route", routeKey, "err", err)
 			writeError(w, http.StatusInternalServerError, wall.EINTERNAL, "Internal error.")

@@ -77,7 +77,7 @@ func (g *Gateway) SocketHandler() http.Handler {
 				g.disconnect(s, reason)
 			}
 		}
-		resp, err := invoke[events.APIGatewayProxyResponse](ctx, g.cfg.Routes, g.socketEvent(s, "$connect", "CONNECT", "", now))
+		resp, err := invoke[events.APIGatewayProxyResponse](ctx, g.routes, g.socketEvent(s, "$connect", "CONNECT", "", now))
 		if err != nil {
 			abandon("")
 			g.log.Error("$connect failed", "connectionId", s.id, "err", err)
@@ -133,7 +133,7 @@ func (g *Gateway) authorize(ctx context.Context, r *http.Request, now time.Time)
 			Identity:  events.APIGatewayCustomAuthorizerRequestTypeRequestIdentity{SourceIP: sourceIP(r)},
 		},
 	}
-	resp, err := invoke[events.APIGatewayCustomAuthorizerResponse](ctx, g.cfg.Authorizer, req)
+	resp, err := invoke[events.APIGatewayCustomAuthorizerResponse](ctx, g.authorizer, req)
 	if err != nil {
 		// The authorizer answers "Unauthorized" to mean 401; anything else is its failure.
 		if strings.Contains(err.Error(), "Unauthorized") {
@@ -199,7 +199,7 @@ func (g *Gateway) route(ctx context.Context, s *socket, data []byte, now time.Ti
 			routeKey = a
 		}
 	}
-	resp, err := invoke[events.APIGatewayProxyResponse](ctx, g.cfg.Routes, g.socketEvent(s, routeKey, "MESSAGE", string(data), now))
+	resp, err := invoke[events.APIGatewayProxyResponse](ctx, g.routes, g.socketEvent(s, routeKey, "MESSAGE", string(data), now))
 	var reply []byte
 	if err != nil {
 		g.log.Error("route failed", "route", routeKey, "connectionId", s.id, "err", err)
@@ -251,7 +251,7 @@ func (g *Gateway) disconnect(s *socket, reason string) {
 	ev.RequestContext.DisconnectReason = &reason
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := invoke[events.APIGatewayProxyResponse](ctx, g.cfg.Routes, ev); err != nil {
+	if _, err := invoke[events.APIGatewayProxyResponse](ctx, g.routes, ev); err != nil {
 		g.log.Error("$disconnect failed", "connectionId", s.id, "err", err)
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/postwall/postwall/app/site"
 	"github.com/postwall/postwall/backend/auth"
 	"github.com/postwall/postwall/backend/dynamo"
@@ -163,9 +162,9 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 	authorizer := &handler.Authorizer{Verifier: verifier, Log: log}
 	routes := &handler.Socket{Service: service, Connections: conns, MaxAge: cfg.MaxConnectionAge, Log: log}
 	gw := gateway.New(gateway.Config{
-		API:              lambda.NewHandler(api.Handle),
-		Authorizer:       lambda.NewHandler(authorizer.Handle),
-		Routes:           lambda.NewHandler(routes.Handle),
+		API:              api.Handle,
+		Authorizer:       authorizer.Handle,
+		Routes:           routes.Handle,
 		RouteKeys:        []string{"sendpost", "deletepost", "ping"},
 		Verifier:         verifier,
 		IdleTimeout:      cfg.IdleTimeout,
