@@ -9,18 +9,21 @@ import (
 // Actions the components raise. Handlers run on their own goroutine (go-app's
 // global handlers), so network calls never block the UI.
 const (
-	actionStart      = "postwall/start"
-	actionSignIn     = "postwall/signin"  // value: bool signup
-	actionSignOut    = "postwall/signout" //
-	actionCallback   = "postwall/callback"
-	actionSend       = "postwall/send"    // value: string text
-	actionDelete     = "postwall/delete"  // value: string post id
-	actionDiscard    = "postwall/discard" // value: string requestId
-	actionLoadOlder  = "postwall/older"
-	actionRetry      = "postwall/retry"
-	actionWake       = "postwall/wake"
-	actionDismiss    = "postwall/dismiss"
-	callbackErrState = "postwall/callback-error"
+	actionStart     = "postwall/start"
+	actionSignIn    = "postwall/signin"  // value: bool signup
+	actionSignOut   = "postwall/signout" //
+	actionCallback  = "postwall/callback"
+	actionSend      = "postwall/send"    // value: string text
+	actionDelete    = "postwall/delete"  // value: string post id
+	actionDiscard   = "postwall/discard" // value: string requestId
+	actionLoadOlder = "postwall/older"
+	// actionLoadOlderIfNear loads older posts if the end of the list is still
+	// near the viewport when the action runs (scrolling, not the button).
+	actionLoadOlderIfNear = "postwall/older-if-near"
+	actionRetry           = "postwall/retry"
+	actionWake            = "postwall/wake"
+	actionDismiss         = "postwall/dismiss"
+	callbackErrState      = "postwall/callback-error"
 )
 
 // Routes registers the pages and the action handlers; both the wasm main and
@@ -51,6 +54,11 @@ func Routes() {
 		}
 	})
 	app.Handle(actionLoadOlder, func(ctx app.Context, a app.Action) { appOf(ctx).LoadOlder(ctx) })
+	app.Handle(actionLoadOlderIfNear, func(ctx app.Context, a app.Action) {
+		if sentinelNear() {
+			appOf(ctx).LoadOlder(ctx)
+		}
+	})
 	app.Handle(actionRetry, func(ctx app.Context, a app.Action) {
 		appOf(ctx).Sync(ctx)
 		appOf(ctx).Wake()

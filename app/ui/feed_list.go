@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/maxence-charriere/go-app/v10/pkg/app"
@@ -9,6 +10,22 @@ import (
 )
 
 const olderSentinelID = "pw-older-sentinel"
+
+// olderMargin is how close (in CSS pixels) the end of the list comes to the
+// viewport before older posts load.
+const olderMargin = 600
+
+// sentinelNear reports whether the end of the list is within olderMargin of the
+// viewport now. An observer's entry says where it was when the observer looked,
+// which can be before the first page rendered and pushed the end far down.
+func sentinelNear() bool {
+	el := app.Window().GetElementByID(olderSentinelID)
+	if !el.Truthy() {
+		return false
+	}
+	top := el.Call("getBoundingClientRect").Get("top").Float()
+	return top <= app.Window().Get("innerHeight").Float()+olderMargin
+}
 
 // feedList is the posts, newest first, with the pending ones on top; older
 // posts load when the end scrolls into view, or by the button.
@@ -37,13 +54,13 @@ func (l *feedList) OnMount(ctx app.Context) {
 		entries := args[0]
 		for i := 0; i < entries.Length(); i++ {
 			if entries.Index(i).Get("isIntersecting").Bool() {
-				ctx.NewAction(actionLoadOlder)
+				ctx.NewAction(actionLoadOlderIfNear)
 			}
 		}
 		return nil
 	})
 	opts := app.Window().Get("Object").New()
-	opts.Set("rootMargin", "600px 0px")
+	opts.Set("rootMargin", fmt.Sprintf("%dpx 0px", olderMargin))
 	l.observer = io.New(l.callback, opts)
 	ctx.Defer(func(app.Context) { l.observe() })
 }
