@@ -14,28 +14,10 @@ import (
 	"github.com/postwall/postwall/backend/auth"
 	"github.com/postwall/postwall/backend/auth/authtest"
 	"github.com/postwall/postwall/backend/wall"
+	"github.com/postwall/postwall/backend/wall/walltest"
 )
 
 const clientID = "postwall-test"
-
-// clock is a settable clock shared by the issuer and the verifier, so tests move
-// past windows and expiries without sleeping.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // logBuffer collects a verifier's log lines so tests can inspect them.
 type logBuffer struct {
@@ -57,7 +39,7 @@ func (b *logBuffer) String() string {
 
 type fixture struct {
 	iss   *authtest.Issuer
-	clock *clock
+	clock *walltest.Clock // shared by the issuer and the verifier
 	logs  *logBuffer
 	v     *auth.Verifier
 }
@@ -70,7 +52,7 @@ func newFixture(t *testing.T, configure ...func(*auth.Config)) *fixture {
 	t.Helper()
 	f := &fixture{
 		iss:   authtest.NewIssuer(t),
-		clock: &clock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)},
+		clock: walltest.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)),
 		logs:  &logBuffer{},
 	}
 	f.iss.SetClock(f.clock.Now)

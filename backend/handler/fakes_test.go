@@ -232,21 +232,3 @@ func capturedLogger() (*slog.Logger, *capturedLog) {
 	buf := &capturedLog{}
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
 }
-
-// socketClock returns a clock that reads t until advanced.
-type socketClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *socketClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *socketClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/postwall/postwall/backend/handler"
 	"github.com/postwall/postwall/backend/wall"
+	"github.com/postwall/postwall/backend/wall/walltest"
 )
 
 // fixtureConnectedAt is when the fixtures' connection opened (requestContext.connectedAt).
@@ -28,7 +29,7 @@ type socketWorld struct {
 	socket      *handler.Socket
 	posts       *feedPosts
 	connections *socketConnections
-	clock       *socketClock
+	clock       *walltest.Clock
 	logs        *capturedLog
 }
 
@@ -36,7 +37,7 @@ func newSocketWorld() *socketWorld {
 	w := &socketWorld{
 		posts:       newFeedPosts(),
 		connections: newSocketConnections(),
-		clock:       &socketClock{t: fixtureConnectedAt.Add(7 * time.Second)},
+		clock:       walltest.NewClock(fixtureConnectedAt.Add(7 * time.Second)),
 	}
 	log, logs := capturedLogger()
 	w.logs = logs

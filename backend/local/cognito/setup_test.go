@@ -19,7 +19,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +28,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/postwall/postwall/backend/local/cognito"
+	"github.com/postwall/postwall/backend/wall/walltest"
 )
 
 // sharedKeyPEM is one real RSA key reused by most tests, because making a
@@ -48,24 +48,6 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// clock is an adjustable time source shared by the server and the checks.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // env is a running sign-in server on a real listener, with a browser-like
 // client that keeps cookies and does not follow redirects.
 type env struct {
@@ -76,7 +58,7 @@ type env struct {
 	cfg      cognito.Config
 	srv      *cognito.Server
 	db       *bbolt.DB
-	clock    *clock
+	clock    *walltest.Clock // shared by the server and the checks
 	browser  *http.Client
 	http     *httptest.Server
 }
@@ -99,7 +81,7 @@ func newEnv(t *testing.T, configure ...func(*cognito.Config)) *env {
 
 	ts := httptest.NewUnstartedServer(nil)
 	base := "http://" + ts.Listener.Addr().String()
-	clk := &clock{now: time.Now().Truncate(time.Second)}
+	clk := walltest.NewClock(time.Now().Truncate(time.Second))
 	cfg := cognito.Config{
 		Issuer:       base + "/auth",
 		DB:           db,
