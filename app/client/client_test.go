@@ -200,17 +200,16 @@ func (v *views) waitUntil(t *testing.T, what string, ok func(View) bool) View {
 	}
 }
 
-func TestOutboxSurvivesOfflineAndPostsOnce(t *testing.T) {
-	ws := &wallServer{byReq: map[string]wall.Post{}, conns: map[*websocket.Conn]bool{}}
+// signedInAgainst serves ws and returns the configuration and dependencies of
+// an app whose tab already holds alice's tokens.
+func signedInAgainst(t *testing.T, ws *wallServer) (Config, Deps) {
 	srv := httptest.NewServer(ws)
-	defer srv.Close()
-
+	t.Cleanup(srv.Close)
 	local, sess := storage.NewMemory(), storage.NewMemory()
 	_ = sess.Set("postwall.tokens", session.Tokens{
 		AccessToken: accessToken, RefreshToken: "r", Sub: "sub-alice", Username: "alice",
 		IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour),
 	})
-	v := &views{ch: make(chan View, 1000)}
 	cfg := Config{
 		APIURL:  srv.URL + "/api",
 		WSURL:   "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws",
@@ -218,6 +217,13 @@ func TestOutboxSurvivesOfflineAndPostsOnce(t *testing.T) {
 	}
 	deps := Deps{HTTP: fetch.NewClient(), Dial: wsDial, Local: local, Session: sess,
 		Backoff: live.Backoff{Min: 5 * time.Millisecond, Max: 20 * time.Millisecond}}
+	return cfg, deps
+}
+
+func TestOutboxSurvivesOfflineAndPostsOnce(t *testing.T) {
+	ws := &wallServer{byReq: map[string]wall.Post{}, conns: map[*websocket.Conn]bool{}}
+	cfg, deps := signedInAgainst(t, ws)
+	v := &views{ch: make(chan View, 1000)}
 	a := New(cfg, deps, v.publish)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -269,7 +275,7 @@ func TestOutboxSurvivesOfflineAndPostsOnce(t *testing.T) {
 		t.Fatalf("logout URL %s", u)
 	}
 	v2.waitUntil(t, "signed out", func(x View) bool { return !x.SignedIn && len(x.Posts) == 0 })
-	if local.Has("postwall.feed") {
+	if deps.Local.(*storage.Memory).Has("postwall.feed") {
 		t.Fatal("the last posts seen outlived the sign-out")
 	}
 }
@@ -281,21 +287,9 @@ func TestPostHeardWhileTheFirstPageLoadsIsKept(t *testing.T) {
 	// The first page request (at start) is held; the next (when the socket
 	// opens) fails, so nothing but the client's merge can keep the post.
 	ws := &wallServer{byReq: map[string]wall.Post{}, conns: map[*websocket.Conn]bool{}, holdPages: release, failAfterPages: 1}
-	srv := httptest.NewServer(ws)
-	defer srv.Close()
-	local, sess := storage.NewMemory(), storage.NewMemory()
-	_ = sess.Set("postwall.tokens", session.Tokens{
-		AccessToken: accessToken, RefreshToken: "r", Sub: "sub-alice", Username: "alice",
-		IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour),
-	})
+	cfg, deps := signedInAgainst(t, ws)
 	v := &views{ch: make(chan View, 1000)}
-	cfg := Config{
-		APIURL:  srv.URL + "/api",
-		WSURL:   "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws",
-		Session: session.Config{AuthURL: srv.URL + "/auth", ClientID: "postwall-local"},
-	}
-	a := New(cfg, Deps{HTTP: fetch.NewClient(), Dial: wsDial, Local: local, Session: sess,
-		Backoff: live.Backoff{Min: 5 * time.Millisecond, Max: 20 * time.Millisecond}}, v.publish)
+	a := New(cfg, deps, v.publish)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	a.Start(ctx)
