@@ -150,27 +150,6 @@ var accessToken = func() string {
 	return enc([]byte(`{"alg":"RS256"}`)) + "." + enc(claims) + "." + enc([]byte("sig"))
 }()
 
-type wsConn struct{ c *websocket.Conn }
-
-func (w wsConn) Send(ctx context.Context, b []byte) error {
-	return w.c.Write(ctx, websocket.MessageText, b)
-}
-func (w wsConn) Recv(ctx context.Context) ([]byte, error) {
-	_, b, err := w.c.Read(ctx)
-	return b, err
-}
-func (w wsConn) Close(code int, reason string) error {
-	return w.c.Close(websocket.StatusCode(code), reason)
-}
-
-func wsDial(ctx context.Context, url string) (live.Conn, error) {
-	c, _, err := websocket.Dial(ctx, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	return wsConn{c}, nil
-}
-
 // views collects published views and lets a test wait for one.
 type views struct {
 	ch chan View
@@ -215,7 +194,7 @@ func signedInAgainst(t *testing.T, ws *wallServer) (Config, Deps) {
 		WSURL:   "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws",
 		Session: session.Config{AuthURL: srv.URL + "/auth", ClientID: "postwall-local"},
 	}
-	deps := Deps{HTTP: fetch.NewClient(), Dial: wsDial, Local: local, Session: sess,
+	deps := Deps{HTTP: fetch.NewClient(), Dial: live.NativeDial, Local: local, Session: sess,
 		Backoff: live.Backoff{Min: 5 * time.Millisecond, Max: 20 * time.Millisecond}}
 	return cfg, deps
 }

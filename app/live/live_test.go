@@ -124,29 +124,6 @@ func TestParseFrame(t *testing.T) {
 	}
 }
 
-// wsConn adapts coder/websocket to Conn: the native stand-in for the
-// browser's WebSocket.
-type wsConn struct{ c *websocket.Conn }
-
-func (w wsConn) Send(ctx context.Context, b []byte) error {
-	return w.c.Write(ctx, websocket.MessageText, b)
-}
-func (w wsConn) Recv(ctx context.Context) ([]byte, error) {
-	_, b, err := w.c.Read(ctx)
-	return b, err
-}
-func (w wsConn) Close(code int, reason string) error {
-	return w.c.Close(websocket.StatusCode(code), reason)
-}
-
-func wsDial(ctx context.Context, url string) (Conn, error) {
-	c, _, err := websocket.Dial(ctx, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	return wsConn{c}, nil
-}
-
 // wsServer accepts connections with ?token=, answers pings, and records
 // what happened; drop closes the current connection from the server side.
 type wsServer struct {
@@ -252,7 +229,7 @@ func TestSocketReconnectsPingsAndRenews(t *testing.T) {
 	var statuses []Status
 	s := &Socket{
 		URL:  "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws",
-		Dial: wsDial,
+		Dial: NativeDial,
 		Token: func(context.Context) (string, time.Time, error) {
 			mu.Lock()
 			defer mu.Unlock()
