@@ -16,16 +16,9 @@ import (
 	"github.com/postwall/postwall/app/fetch"
 	"github.com/postwall/postwall/app/live"
 	"github.com/postwall/postwall/app/session"
+	"github.com/postwall/postwall/app/storage"
 	"github.com/postwall/postwall/backend/wall"
 )
-
-// Storage keeps JSON values by key: localStorage and sessionStorage, through
-// go-app's app.BrowserStorage.
-type Storage interface {
-	Get(key string, v any) error
-	Set(key string, v any) error
-	Del(key string)
-}
 
 // Config is where the app's servers are.
 type Config struct {
@@ -39,8 +32,8 @@ type Config struct {
 type Deps struct {
 	HTTP    fetch.Doer
 	Dial    live.Dialer
-	Local   Storage // survives the tab: outbox, last posts seen
-	Session Storage // the tab's: tokens, the sign-in in progress
+	Local   storage.Storage // survives the tab: outbox, last posts seen
+	Session storage.Storage // the tab's: tokens, the sign-in in progress
 	Now     func() time.Time
 	Random  io.Reader // nil: crypto/rand
 	Backoff live.Backoff

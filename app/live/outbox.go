@@ -8,16 +8,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/postwall/postwall/app/storage"
 	"github.com/postwall/postwall/backend/wall"
 )
-
-// Storage keeps JSON values by key (the browser's localStorage through
-// go-app's app.BrowserStorage).
-type Storage interface {
-	Get(key string, v any) error
-	Set(key string, v any) error
-	Del(key string)
-}
 
 // Pending is a post written but not yet acknowledged.
 type Pending struct {
@@ -37,13 +30,13 @@ type Pending struct {
 // next person's token. Every change reads storage first, so tabs that share
 // it do not undo each other's changes.
 type Outbox struct {
-	store Storage
+	store storage.Storage
 	key   string
 	mu    sync.Mutex
 }
 
 // OpenOutbox returns the outbox of the user with the given subject.
-func OpenOutbox(store Storage, sub string) *Outbox {
+func OpenOutbox(store storage.Storage, sub string) *Outbox {
 	return &Outbox{store: store, key: "postwall.outbox." + sub}
 }
 

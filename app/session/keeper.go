@@ -12,15 +12,8 @@ import (
 	"time"
 
 	"github.com/postwall/postwall/app/fetch"
+	"github.com/postwall/postwall/app/storage"
 )
-
-// Storage keeps JSON values by key. The browser's sessionStorage and
-// localStorage (go-app's app.BrowserStorage) satisfy it.
-type Storage interface {
-	Get(key string, v any) error
-	Set(key string, v any) error
-	Del(key string)
-}
 
 // Keys in session storage.
 const (
@@ -44,7 +37,7 @@ var ErrSignedOut = errors.New("signed out")
 type Keeper struct {
 	Config Config
 	HTTP   fetch.Doer
-	Store  Storage          // session storage
+	Store  storage.Storage  // session storage
 	Now    func() time.Time // nil: time.Now
 
 	mu        sync.Mutex

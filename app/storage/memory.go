@@ -1,13 +1,23 @@
-// Package storage holds Memory, a key-value store with the same behaviour as
-// the browser's localStorage and sessionStorage as go-app exposes them (values
-// go through JSON, a missing key leaves the value untouched). The client
-// packages use it wherever no browser is there: in their native tests.
+// Package storage is where the client keeps state between page loads: the
+// Storage interface that the browser's localStorage and sessionStorage satisfy
+// (through go-app's app.BrowserStorage), and Memory, an in-memory Storage with
+// the same behaviour (values go through JSON, a missing key leaves the value
+// untouched) for wherever no browser is there, such as native tests.
 package storage
 
 import (
 	"encoding/json"
 	"sync"
 )
+
+// Storage keeps JSON values by key.
+type Storage interface {
+	Get(key string, v any) error
+	Set(key string, v any) error
+	Del(key string)
+}
+
+var _ Storage = (*Memory)(nil)
 
 // Memory is an in-memory browser storage. The zero value is not ready; use
 // NewMemory. It is safe for concurrent use.
