@@ -81,7 +81,7 @@ tools-browser:
 bench: tools build lambdas
 	$(GO) test -run '^$$' -bench Fanout -benchtime 50x -timeout 20m ./backend/local/server
 	$(GO) test -run '^$$' -bench IdleConnection -benchtime 1x ./backend/local/server
-	$(GO) test -run '^$$' -bench ListPosts -benchtime 2000x -count 3 ./backend/store
+	$(GO) test -run '^$$' -bench ListPosts -benchtime 2000x -count 3 ./backend/bolt
 	$(GO) test -run '^$$' -bench ListPostsFirstPage -benchtime 200x -count 3 ./backend/dynamo
 	$(GO) test -run '^$$' -bench BroadcastFanout -benchtime 3x ./backend/apigw
 	$(GO) test -run '^$$' -bench LambdaStart -benchtime 20x ./backend/cmd

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/postwall/postwall/backend/store"
+	"github.com/postwall/postwall/backend/bolt"
 	"github.com/postwall/postwall/backend/wall"
 )
 
@@ -76,9 +76,9 @@ func (g *fakeGateway) Send(ctx context.Context, id string, frame []byte) error {
 	return nil
 }
 
-func openConnections(t *testing.T, now time.Time, ids []string) *store.DB {
+func openConnections(t *testing.T, now time.Time, ids []string) *bolt.DB {
 	t.Helper()
-	db, err := store.Open(filepath.Join(t.TempDir(), "postwall.db"), store.Options{})
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "postwall.db"), bolt.Options{})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}

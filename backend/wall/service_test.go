@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/postwall/postwall/backend/store"
+	"github.com/postwall/postwall/backend/bolt"
 	"github.com/postwall/postwall/backend/wall"
 )
 
@@ -18,9 +18,9 @@ var (
 // newService returns a Service over a real store in a temporary file, with a
 // fixed clock (nanoseconds and a time zone included, which the service must
 // drop) and, when limit > 0, a rate limiter of limit posts a day on that clock.
-func newService(t *testing.T, limit int) (*wall.Service, *store.DB, time.Time) {
+func newService(t *testing.T, limit int) (*wall.Service, *bolt.DB, time.Time) {
 	t.Helper()
-	db, err := store.Open(filepath.Join(t.TempDir(), "postwall.db"), store.Options{})
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "postwall.db"), bolt.Options{})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
@@ -29,7 +29,7 @@ func newService(t *testing.T, limit int) (*wall.Service, *store.DB, time.Time) {
 	clock := func() time.Time { return now }
 	s := &wall.Service{Posts: db, Now: clock}
 	if limit > 0 {
-		s.Limiter = store.NewLimiter(limit, 24*time.Hour, clock)
+		s.Limiter = bolt.NewLimiter(limit, 24*time.Hour, clock)
 	}
 	return s, db, now
 }

@@ -21,7 +21,7 @@ import (
 	"github.com/postwall/postwall/backend/handler"
 	"github.com/postwall/postwall/backend/local/cognito"
 	"github.com/postwall/postwall/backend/local/gateway"
-	"github.com/postwall/postwall/backend/store"
+	"github.com/postwall/postwall/backend/bolt"
 	"github.com/postwall/postwall/backend/wall"
 )
 
@@ -107,7 +107,7 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 	defer ln.Close()
 	base := baseURL(ln.Addr().(*net.TCPAddr))
 
-	db, err := store.Open(filepath.Join(cfg.DataDir, "postwall.db"), store.Options{})
+	db, err := bolt.Open(filepath.Join(cfg.DataDir, "postwall.db"), bolt.Options{})
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
@@ -141,7 +141,7 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 	var (
 		posts     wall.PostStore       = db
 		conns     wall.ConnectionStore = db
-		limiter   wall.RateLimiter     = store.NewLimiter(cfg.PostLimit, cfg.PostWindow, nil)
+		limiter   wall.RateLimiter     = bolt.NewLimiter(cfg.PostLimit, cfg.PostWindow, nil)
 		subscribe                      = func(fn func(wall.Change)) { db.Subscribe(fn) }
 	)
 	if cfg.DynamoDB != nil {

@@ -1,4 +1,4 @@
-// Package store is Postwall's embedded store: posts, idempotency records,
+// Package bolt is Postwall's embedded store, on bbolt: posts, idempotency records,
 // connections and commit-driven change notifications in one bbolt file, plus an
 // in-memory rate limiter. It implements wall.PostStore and wall.ConnectionStore
 // for the local server, the way the DynamoDB adapters implement them in AWS.
@@ -22,7 +22,7 @@
 //
 // The sign-in package keeps its own buckets, named "auth_...", in the same file
 // (through DB.Bolt). This package never reads or writes them.
-package store
+package bolt
 
 import (
 	"errors"
