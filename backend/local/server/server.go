@@ -17,11 +17,11 @@ import (
 
 	"github.com/postwall/postwall/app/site"
 	"github.com/postwall/postwall/backend/auth"
+	"github.com/postwall/postwall/backend/bolt"
 	"github.com/postwall/postwall/backend/dynamo"
 	"github.com/postwall/postwall/backend/handler"
 	"github.com/postwall/postwall/backend/local/cognito"
 	"github.com/postwall/postwall/backend/local/gateway"
-	"github.com/postwall/postwall/backend/bolt"
 	"github.com/postwall/postwall/backend/wall"
 )
 
