@@ -140,6 +140,16 @@ func (n *Notifier) backoff(attempt int) time.Duration {
 	return half + rand.N(d-half+1)
 }
 
+// Disconnect implements wall.Notifier with the management API's
+// DeleteConnection; a connection already gone is not an error.
+func (n *Notifier) Disconnect(ctx context.Context, connectionID string) error {
+	_, err := n.Client.DeleteConnection(ctx, &apigatewaymanagementapi.DeleteConnectionInput{ConnectionId: aws.String(connectionID)})
+	if err != nil && !gone(err) {
+		return fmt.Errorf("disconnect %s: %w", connectionID, err)
+	}
+	return nil
+}
+
 type statusCoder interface{ HTTPStatusCode() int }
 
 func gone(err error) bool {

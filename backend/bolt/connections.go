@@ -68,14 +68,12 @@ func (db *DB) DeleteConnection(_ context.Context, id string) error {
 // reads the in-memory copy of the connections bucket: the fan-out calls it for
 // every post, and decoding thousands of records from the file each time would
 // sit on every post's way to its readers.
-func (db *DB) ListConnections(_ context.Context, now time.Time) ([]wall.Connection, error) {
+func (db *DB) ListConnections(_ context.Context) ([]wall.Connection, error) {
 	db.connMu.RLock()
 	defer db.connMu.RUnlock()
 	conns := make([]wall.Connection, 0, len(db.conns))
 	for _, c := range db.conns {
-		if c.ExpiresAt.After(now) {
-			conns = append(conns, c)
-		}
+		conns = append(conns, c)
 	}
 	return conns, nil
 }

@@ -147,7 +147,7 @@ func (db *DB) ListPosts(_ context.Context, q wall.PostQuery) ([]wall.Post, strin
 // DeletePost deletes the post id if author wrote it and returns it: ENOTFOUND
 // if there is no such post, EFORBIDDEN if someone else wrote it. Its request
 // record stays, so a late retry of the original sendpost does not post it again.
-func (db *DB) DeletePost(_ context.Context, id, author string) (wall.Post, error) {
+func (db *DB) DeletePost(_ context.Context, requestKey, id string, by wall.Identity) (wall.Post, error) {
 	var deleted wall.Post
 	err := db.update(func(tx *bbolt.Tx) (*wall.Change, error) {
 		posts := tx.Bucket(bucketPosts)
@@ -159,7 +159,7 @@ func (db *DB) DeletePost(_ context.Context, id, author string) (wall.Post, error
 		if err != nil {
 			return nil, fmt.Errorf("post %s: %w", id, err)
 		}
-		if p.Author != author {
+		if !p.OwnedBy(by) {
 			return nil, wall.Errorf(wall.EFORBIDDEN, "Only the author of a post can delete it.")
 		}
 		if err := posts.Delete([]byte(id)); err != nil {

@@ -92,7 +92,8 @@ func (s *ConnectionStore) DeleteConnection(ctx context.Context, id string) error
 }
 
 // ListConnections implements wall.ConnectionStore.
-func (s *ConnectionStore) ListConnections(ctx context.Context, now time.Time) ([]wall.Connection, error) {
+func (s *ConnectionStore) ListConnections(ctx context.Context) ([]wall.Connection, error) {
+	now := time.Unix(0, 0)
 	segments := s.Segments
 	if segments <= 0 {
 		segments = DefaultScanSegments

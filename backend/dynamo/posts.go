@@ -277,7 +277,8 @@ func (s *PostStore) ListPosts(ctx context.Context, q wall.PostQuery) ([]wall.Pos
 //
 // A crash after 2 leaves the post visible and its record marked; the user's
 // retry of the delete completes it.
-func (s *PostStore) DeletePost(ctx context.Context, id, author string) (wall.Post, error) {
+func (s *PostStore) DeletePost(ctx context.Context, requestKey, id string, by wall.Identity) (wall.Post, error) {
+	author := by.Username
 	out, err := s.Client.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      aws.String(s.Table),
 		Key:            feedKeyOf(id),

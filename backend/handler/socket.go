@@ -161,7 +161,7 @@ func (h *Socket) deletePost(ctx context.Context, req events.APIGatewayWebsocketP
 			return h.frameError(ctx, req, frame.RequestID, err)
 		}
 	}
-	if _, err := h.Service.Delete(ctx, who, frame.ID); err != nil {
+	if _, err := h.Service.Delete(ctx, who, frame.RequestID, frame.ID); err != nil {
 		return h.frameError(ctx, req, frame.RequestID, err)
 	}
 	return frameResponse(nil)

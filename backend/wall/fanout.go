@@ -35,11 +35,7 @@ type FanoutResult struct {
 // finished. Connections that are gone are deleted. The error is non-nil when any
 // send failed for another reason, so that the caller can retry the change.
 func (f *Fanout) Broadcast(ctx context.Context, frame []byte) (FanoutResult, error) {
-	now := time.Now()
-	if f.Now != nil {
-		now = f.Now()
-	}
-	conns, err := f.Connections.ListConnections(ctx, now)
+	conns, err := f.Connections.ListConnections(ctx)
 	if err != nil {
 		return FanoutResult{}, err
 	}

@@ -3,6 +3,29 @@ package wall
 import "encoding/json"
 
 // Frames are the JSON texts that travel over the WebSocket (contract section 5).
+// This file owns their shapes and names: the handlers, the gateway, the CDK
+// routes and the PWA all use these.
+
+// Client actions: the values of "action", each a route of the WebSocket API.
+const (
+	ActionSendPost   = "sendpost"
+	ActionDeletePost = "deletepost"
+	ActionPing       = "ping"
+	ActionReauth     = "reauth"
+)
+
+// Actions lists the routes besides $connect, $disconnect and $default.
+var Actions = []string{ActionSendPost, ActionDeletePost, ActionPing, ActionReauth}
+
+// Server frame types: the values of "type".
+const (
+	FrameAck      = "ack"
+	FramePost     = "post"
+	FrameDeleted  = "deleted"
+	FramePong     = "pong"
+	FrameError    = "error"
+	FrameReauthed = "reauthed"
+)
 
 // ClientFrame is any frame a client sends; fields not used by its action are
 // ignored, and so is anything the client says about authors or ids of new posts.
@@ -11,15 +34,35 @@ type ClientFrame struct {
 	RequestID string `json:"requestId"`
 	Text      string `json:"text"`
 	ID        string `json:"id"`
+	Token     string `json:"token"` // reauth only
 }
 
-// AckFrame answers the sender once its post is stored.
+// AckFrame answers the sender once its action is stored: for sendpost and
+// deletepost it carries the post (as it was when deleted, for a deletepost).
 func AckFrame(requestID string, p Post) []byte {
 	return mustJSON(struct {
 		Type      string `json:"type"`
 		RequestID string `json:"requestId"`
 		Post      Post   `json:"post"`
-	}{"ack", requestID, p})
+	}{FrameAck, requestID, p})
+}
+
+// PlainAckFrame answers an action that concerns no post (report).
+func PlainAckFrame(requestID string) []byte {
+	return mustJSON(struct {
+		Type      string `json:"type"`
+		RequestID string `json:"requestId"`
+	}{FrameAck, requestID})
+}
+
+// ReauthedFrame answers a reauth: the connection now lives until exp (Unix
+// seconds) at most, or its maximum age, whichever is first.
+func ReauthedFrame(requestID string, exp int64) []byte {
+	return mustJSON(struct {
+		Type      string `json:"type"`
+		RequestID string `json:"requestId"`
+		Exp       int64  `json:"exp"`
+	}{FrameReauthed, requestID, exp})
 }
 
 // PostFrame announces a stored post to every connection.
@@ -27,7 +70,7 @@ func PostFrame(p Post) []byte {
 	return mustJSON(struct {
 		Type string `json:"type"`
 		Post Post   `json:"post"`
-	}{"post", p})
+	}{FramePost, p})
 }
 
 // DeletedFrame announces a deleted post to every connection.
@@ -35,7 +78,7 @@ func DeletedFrame(id string) []byte {
 	return mustJSON(struct {
 		Type string `json:"type"`
 		ID   string `json:"id"`
-	}{"deleted", id})
+	}{FrameDeleted, id})
 }
 
 // PongFrame answers a ping.
@@ -48,7 +91,7 @@ func ErrorFrame(requestID string, err error) []byte {
 		RequestID string `json:"requestId"`
 		Code      string `json:"code"`
 		Message   string `json:"message"`
-	}{"error", requestID, ErrorCode(err), ErrorMessage(err)})
+	}{FrameError, requestID, ErrorCode(err), ErrorMessage(err)})
 }
 
 func mustJSON(v any) []byte {

@@ -20,22 +20,40 @@ const TimeLayout = "2006-01-02T15:04:05.000Z"
 
 // Post is one message on the wall.
 type Post struct {
-	ID        string    // a ULID assigned by the server; sorts by time
-	Author    string    // the username from the verified token
-	Text      string    // trimmed, 1 to MaxTextLength code points
-	CreatedAt time.Time // the server's clock, millisecond precision
+	ID     string // a ULID assigned by the server; sorts by time
+	Author string // the username from the verified token
+	// AuthorSub is the author's subject, what ownership is checked against:
+	// usernames of deleted users can be taken again. Stores keep it; the
+	// contract's JSON does not carry it.
+	AuthorSub  string
+	Text       string    // trimmed, 1 to MaxTextLength code points
+	CreatedAt  time.Time // the server's clock, millisecond precision
+	ReplyCount int       // never negative
+	LikeCount  int       // never negative
 }
 
 type postJSON struct {
-	ID        string `json:"id"`
-	Author    string `json:"author"`
-	Text      string `json:"text"`
-	CreatedAt string `json:"createdAt"`
+	ID         string `json:"id"`
+	Author     string `json:"author"`
+	Text       string `json:"text"`
+	CreatedAt  string `json:"createdAt"`
+	ReplyCount int    `json:"replyCount"`
+	LikeCount  int    `json:"likeCount"`
 }
 
 // MarshalJSON writes the contract's shape, with createdAt in TimeLayout.
 func (p Post) MarshalJSON() ([]byte, error) {
-	return json.Marshal(postJSON{ID: p.ID, Author: p.Author, Text: p.Text, CreatedAt: FormatTime(p.CreatedAt)})
+	return json.Marshal(postJSON{ID: p.ID, Author: p.Author, Text: p.Text, CreatedAt: FormatTime(p.CreatedAt),
+		ReplyCount: max(p.ReplyCount, 0), LikeCount: max(p.LikeCount, 0)})
+}
+
+// OwnedBy reports whether who wrote p. Posts stored before subjects were kept
+// fall back to the username.
+func (p Post) OwnedBy(who Identity) bool {
+	if p.AuthorSub != "" {
+		return p.AuthorSub == who.Sub
+	}
+	return p.Author == who.Username
 }
 
 // UnmarshalJSON reads the contract's shape.
@@ -48,7 +66,7 @@ func (p *Post) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return err
 	}
-	*p = Post{ID: v.ID, Author: v.Author, Text: v.Text, CreatedAt: t}
+	*p = Post{ID: v.ID, Author: v.Author, Text: v.Text, CreatedAt: t, ReplyCount: v.ReplyCount, LikeCount: v.LikeCount}
 	return nil
 }
 

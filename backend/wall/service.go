@@ -76,8 +76,16 @@ func RequestKey(who Identity, requestID string) string {
 	return who.Sub + "\x00" + requestID
 }
 
+// DeleteRequestKey is the idempotency key of a deletepost: one per user and
+// requestId, apart from sendpost's.
+func DeleteRequestKey(who Identity, requestID string) string {
+	return who.Sub + "\x00" + ActionDeletePost + "\x00" + requestID
+}
+
 // Publish stores a new post by who, once per requestID: a repeated requestID
-// stores nothing and returns the post stored the first time.
+// stores nothing and returns the post stored the first time. A repeat is
+// answered before the rate limit and never counted against it, so a client
+// that retries its outbox after being limited is not limited further by it.
 func (s *Service) Publish(ctx context.Context, who Identity, requestID, text string) (Post, error) {
 	if who.Sub == "" || who.Username == "" {
 		return Post{}, Errorf(EUNAUTHORIZED, "Sign in to post.")
@@ -90,32 +98,47 @@ func (s *Service) Publish(ctx context.Context, who Identity, requestID, text str
 		return Post{}, err
 	}
 	key := RequestKey(who, requestID)
+	if p, err := s.Posts.PostByRequest(ctx, key); err == nil {
+		return p, nil
+	} else if ErrorCode(err) != ENOTFOUND {
+		return Post{}, err
+	}
 	if s.Limiter != nil {
 		ok, err := s.Limiter.Allow(ctx, "post:"+who.Sub)
 		if err != nil {
 			return Post{}, err
 		}
 		if !ok {
-			// A retry of a post that was stored must still get its ack.
-			if p, err := s.Posts.PostByRequest(ctx, key); err == nil {
-				return p, nil
-			}
 			return Post{}, Errorf(ERATELIMITED, "You are posting too fast. Wait a few seconds and try again.")
 		}
 	}
 	now := s.now().UTC().Truncate(time.Millisecond)
-	p := Post{ID: s.ids.Next(now), Author: who.Username, Text: text, CreatedAt: now}
-	stored, _, err := s.Posts.CreatePost(ctx, key, p)
+	p := Post{ID: s.ids.Next(now), Author: who.Username, AuthorSub: who.Sub, Text: text, CreatedAt: now}
+	// The write must be visible within MaxVisibilityDelay of the id's time, or
+	// not at all: that is what bounds a catching-up client's window.
+	wctx, cancel := context.WithDeadline(ctx, now.Add(MaxVisibilityDelay))
+	defer cancel()
+	stored, _, err := s.Posts.CreatePost(wctx, key, p)
 	return stored, err
 }
 
-// Delete deletes the post id if who wrote it.
-func (s *Service) Delete(ctx context.Context, who Identity, id string) (Post, error) {
-	if who.Username == "" {
+// Delete deletes the post id if who wrote it, once per requestID (which may be
+// "": then a repeat answers not_found). It returns the post as it was.
+func (s *Service) Delete(ctx context.Context, who Identity, requestID, id string) (Post, error) {
+	if who.Sub == "" || who.Username == "" {
 		return Post{}, Errorf(EUNAUTHORIZED, "Sign in to delete posts.")
+	}
+	if requestID != "" {
+		if err := ValidateRequestID(requestID); err != nil {
+			return Post{}, err
+		}
 	}
 	if !ValidID(id) {
 		return Post{}, Errorf(EINVALID, "id must be a post id.")
 	}
-	return s.Posts.DeletePost(ctx, id, who.Username)
+	key := ""
+	if requestID != "" {
+		key = DeleteRequestKey(who, requestID)
+	}
+	return s.Posts.DeletePost(ctx, key, id, who)
 }

@@ -39,14 +39,34 @@ type PostQuery struct {
 	After  string
 }
 
+// Delivery bounds (contract section 5, "Delivery"; README, "Delivery").
+const (
+	// MaxVisibilityDelay bounds the time from a post's id (its createdAt, on
+	// the server's clock) to the moment it is listed by GET /posts: a write
+	// that cannot finish within it fails, and a later retry of the same request
+	// that has to finish it gives the post a fresh id. Ids committed out of
+	// order are therefore never more than this far apart.
+	MaxVisibilityDelay = 5 * time.Second
+	// CatchUpWindow is how far before the createdAt of the newest post it holds
+	// a reconnecting client asks for posts (GET /posts?after=): the visibility
+	// bound plus a margin for clocks of different servers.
+	CatchUpWindow = MaxVisibilityDelay + 5*time.Second
+)
+
 // PostStore keeps posts.
 type PostStore interface {
 	// CreatePost stores p unless a post was already stored under requestKey, in
 	// which case it stores nothing and returns that earlier post with created
-	// false. Either way the returned post is stored when it returns nil.
+	// false. Either way the returned post is stored and listed when it returns
+	// nil. It fails rather than commit after ctx's deadline.
 	CreatePost(ctx context.Context, requestKey string, p Post) (stored Post, created bool, err error)
 
-	// PostByRequest returns the post stored under requestKey, or ENOTFOUND.
+	// PostByRequest returns the post stored under requestKey, or ENOTFOUND. A
+	// store that writes a post in steps first finishes a write that was cut
+	// short (a crash between the steps), so the post returned is listed; if
+	// that write began more than MaxVisibilityDelay ago, the post it finishes
+	// gets a fresh id and createdAt, which is what PostByRequest returns. A
+	// post deleted since is returned as it was, and stays deleted.
 	PostByRequest(ctx context.Context, requestKey string) (Post, error)
 
 	// ListPosts returns one page in the query's direction and the cursor to pass as
@@ -54,9 +74,13 @@ type PostStore interface {
 	// q is already validated: 1 <= Limit <= MaxPageLimit, ids are ULIDs.
 	ListPosts(ctx context.Context, q PostQuery) (posts []Post, next string, err error)
 
-	// DeletePost deletes the post with id if author wrote it and returns it.
-	// ENOTFOUND if there is no such post, EFORBIDDEN if someone else wrote it.
-	DeletePost(ctx context.Context, id, author string) (Post, error)
+	// DeletePost deletes the post with id if by wrote it (Post.OwnedBy) and
+	// returns it as it was. ENOTFOUND if there is no such post, EFORBIDDEN if
+	// someone else wrote it. requestKey (DeleteRequestKey) makes it idempotent:
+	// a repeated key deletes nothing and returns the same post, even though it
+	// is gone; "" means no idempotency. A deleted post never comes back, not
+	// even through a late retry of the CreatePost that stored it.
+	DeletePost(ctx context.Context, requestKey, id string, by Identity) (Post, error)
 }
 
 // Connection is one open WebSocket.
@@ -65,26 +89,36 @@ type Connection struct {
 	Sub         string
 	Username    string
 	ConnectedAt time.Time
-	ExpiresAt   time.Time // min(token expiry, ConnectedAt + maximum connection age)
-	SourceIP    string
-	UserAgent   string
+	// ExpiresAt is min(access token expiry, ConnectedAt + maximum connection
+	// age). Past it the connection is closed (CloseExpired, or the fan-out
+	// when it meets it); until it is closed it still hears every broadcast.
+	ExpiresAt time.Time
+	SourceIP  string
+	UserAgent string
 }
+
+// Expired reports whether c should be closed at now.
+func (c Connection) Expired(now time.Time) bool { return !c.ExpiresAt.After(now) }
 
 // ConnectionStore keeps the open connections that the fan-out sends to.
 type ConnectionStore interface {
-	// PutConnection stores or replaces c.
+	// PutConnection stores or replaces c (a reauth replaces its ExpiresAt).
 	PutConnection(ctx context.Context, c Connection) error
 	// DeleteConnection forgets a connection; deleting an unknown one is not an error.
 	DeleteConnection(ctx context.Context, id string) error
-	// ListConnections returns every connection whose ExpiresAt is after now.
-	ListConnections(ctx context.Context, now time.Time) ([]Connection, error)
+	// ListConnections returns every stored connection, expired ones included:
+	// a connection hears every broadcast until it is closed.
+	ListConnections(ctx context.Context) ([]Connection, error)
 }
 
-// Notifier sends a frame to one connection.
+// Notifier sends frames to connections and closes them.
 type Notifier interface {
 	// Send delivers frame, or returns ErrConnectionGone when the connection is
 	// closed or unknown. Transient failures are retried inside, within ctx.
 	Send(ctx context.Context, connectionID string, frame []byte) error
+	// Disconnect closes the connection (the management API's
+	// DeleteConnection). A connection already gone is not an error.
+	Disconnect(ctx context.Context, connectionID string) error
 }
 
 // RateLimiter counts actions per key in fixed windows.

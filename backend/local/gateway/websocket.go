@@ -282,3 +282,16 @@ func (g *Gateway) Send(ctx context.Context, connectionID string, frame []byte) e
 	}
 	return nil
 }
+
+// Disconnect closes a connection, as the management API's DeleteConnection
+// does; an unknown one is not an error.
+func (g *Gateway) Disconnect(ctx context.Context, connectionID string) error {
+	s, err := g.open(ctx, connectionID)
+	if errors.Is(err, wall.ErrConnectionGone) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	go func() { _ = s.conn.Close(websocket.StatusPolicyViolation, "Connection closed by the server") }()
+	return nil
+}

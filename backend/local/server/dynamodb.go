@@ -119,8 +119,8 @@ func (a *announcingPosts) CreatePost(ctx context.Context, requestKey string, p w
 	return stored, created, err
 }
 
-func (a *announcingPosts) DeletePost(ctx context.Context, id, author string) (wall.Post, error) {
-	deleted, err := a.PostStore.DeletePost(ctx, id, author)
+func (a *announcingPosts) DeletePost(ctx context.Context, requestKey, id string, by wall.Identity) (wall.Post, error) {
+	deleted, err := a.PostStore.DeletePost(ctx, requestKey, id, by)
 	if err == nil {
 		a.announce(wall.Change{Post: deleted, Deleted: true})
 	}

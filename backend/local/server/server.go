@@ -165,7 +165,7 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 		API:              api.Handle,
 		Authorizer:       authorizer.Handle,
 		Routes:           routes.Handle,
-		RouteKeys:        []string{"sendpost", "deletepost", "ping"},
+		RouteKeys:        wall.Actions,
 		Verifier:         verifier,
 		IdleTimeout:      cfg.IdleTimeout,
 		MaxConnectionAge: cfg.MaxConnectionAge,

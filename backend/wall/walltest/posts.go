@@ -1,6 +1,7 @@
 package walltest
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -32,6 +33,9 @@ func TestPostStore(t *testing.T, open func(t *testing.T) wall.PostStore) {
 		{"DeleteByAuthor", func(t *testing.T) { testDeleteByAuthor(t, open(t)) }},
 		{"DeleteByAnotherUser", func(t *testing.T) { testDeleteByAnotherUser(t, open(t)) }},
 		{"DeleteUnknown", func(t *testing.T) { testDeleteUnknown(t, open(t)) }},
+		{"DeleteIsIdempotent", func(t *testing.T) { testDeleteIdempotent(t, open(t)) }},
+		{"DeleteChecksSubject", func(t *testing.T) { testDeleteChecksSubject(t, open(t)) }},
+		{"CreateAfterDeadlineFails", func(t *testing.T) { testCreateAfterDeadline(t, open(t)) }},
 	})
 }
 
@@ -55,8 +59,11 @@ func newFeed(t *testing.T, s wall.PostStore) *feed {
 // are i milliseconds after the feed's base, so ids increase with i.
 func (f *feed) post(i int, author, text string) wall.Post {
 	at := f.base.Add(time.Duration(i) * time.Millisecond)
-	return wall.Post{ID: wall.NewID(at), Author: author, Text: text, CreatedAt: at}
+	return wall.Post{ID: wall.NewID(at), Author: author, AuthorSub: "sub-" + author, Text: text, CreatedAt: at}
 }
+
+// who is the identity of the user the feed's posts by author belong to.
+func who(author string) wall.Identity { return wall.Identity{Sub: "sub-" + author, Username: author} }
 
 // add stores n more posts by author, text made by textOf(i), and returns them
 // oldest first. Each is stored under its own request key.
@@ -79,7 +86,7 @@ func (f *feed) add(n int, author string, textOf func(i int) string) []wall.Post 
 }
 
 func requestKey(author string, i int) string {
-	return wall.RequestKey(wall.Identity{Sub: "sub-" + author, Username: author}, fmt.Sprintf("req-%d", i))
+	return wall.RequestKey(who(author), fmt.Sprintf("req-%d", i))
 }
 
 func plainText(i int) string { return fmt.Sprintf("post number %d", i) }
@@ -155,10 +162,11 @@ func requirePosts(t *testing.T, got, want []wall.Post, doing string) {
 
 func requireSamePost(t *testing.T, got, want wall.Post, doing string, args ...any) {
 	t.Helper()
-	if got.ID != want.ID || got.Author != want.Author || got.Text != want.Text || !got.CreatedAt.Equal(want.CreatedAt) {
-		t.Fatalf("%s: got post %s by %q at %s (%d bytes of text), want %s by %q at %s (%d bytes)",
-			fmt.Sprintf(doing, args...), got.ID, got.Author, wall.FormatTime(got.CreatedAt), len(got.Text),
-			want.ID, want.Author, wall.FormatTime(want.CreatedAt), len(want.Text))
+	if got.ID != want.ID || got.Author != want.Author || got.AuthorSub != want.AuthorSub || got.Text != want.Text ||
+		!got.CreatedAt.Equal(want.CreatedAt) || got.ReplyCount != want.ReplyCount || got.LikeCount != want.LikeCount {
+		t.Fatalf("%s: got post %s by %q (%q) at %s (%d bytes of text, %d replies, %d likes), want %s by %q (%q) at %s (%d bytes, %d, %d)",
+			fmt.Sprintf(doing, args...), got.ID, got.Author, got.AuthorSub, wall.FormatTime(got.CreatedAt), len(got.Text), got.ReplyCount, got.LikeCount,
+			want.ID, want.Author, want.AuthorSub, wall.FormatTime(want.CreatedAt), len(want.Text), want.ReplyCount, want.LikeCount)
 	}
 }
 
@@ -357,7 +365,7 @@ func testSameRequestIDDifferentUsers(t *testing.T, s wall.PostStore) {
 func testRetryAfterDelete(t *testing.T, s wall.PostStore) {
 	f := newFeed(t, s)
 	p := f.add(1, "alice", plainText)[0]
-	_, err := s.DeletePost(t.Context(), p.ID, "alice")
+	_, err := s.DeletePost(t.Context(), "", p.ID, who("alice"))
 	requireNoError(t, err, "delete post")
 
 	// A late retry of the original sendpost must not bring the post back.
@@ -369,6 +377,59 @@ func testRetryAfterDelete(t *testing.T, s wall.PostStore) {
 	requireSamePost(t, stored, p, "retry of a deleted post's request")
 	if posts, _ := f.list(wall.PostQuery{Limit: wall.MaxPageLimit}); len(posts) != 0 {
 		t.Fatalf("after the retry of a deleted post: got posts %v, want none", ids(posts))
+	}
+	found, err := s.PostByRequest(t.Context(), requestKey("alice", 0))
+	requireNoError(t, err, "post by request of a deleted post")
+	requireSamePost(t, found, p, "post by request of a deleted post")
+	if posts, _ := f.list(wall.PostQuery{Limit: wall.MaxPageLimit}); len(posts) != 0 {
+		t.Fatalf("after reading a deleted post's request: got posts %v, want none", ids(posts))
+	}
+}
+
+func testDeleteIdempotent(t *testing.T, s wall.PostStore) {
+	f := newFeed(t, s)
+	p := f.add(3, "alice", plainText)
+	key := wall.DeleteRequestKey(who("alice"), "del-1")
+	for attempt := range 3 {
+		deleted, err := s.DeletePost(t.Context(), key, p[1].ID, who("alice"))
+		requireNoError(t, err, "delete attempt %d with the same request key", attempt)
+		requireSamePost(t, deleted, p[1], "delete attempt %d", attempt)
+	}
+	requirePosts(t, f.listAll(wall.PostQuery{Limit: wall.MaxPageLimit}), f.newestFirst(p[1].ID), "posts after repeated deletes")
+	_, err := s.DeletePost(t.Context(), wall.DeleteRequestKey(who("alice"), "del-2"), p[1].ID, who("alice"))
+	requireCode(t, err, wall.ENOTFOUND, "delete a deleted post with another request key")
+	// The same requestId from another user is another request.
+	_, err = s.DeletePost(t.Context(), wall.DeleteRequestKey(who("bob"), "del-1"), p[2].ID, who("bob"))
+	requireCode(t, err, wall.EFORBIDDEN, "bob deleting alice's post with alice's requestId")
+	// A refused delete is not remembered: the author may still use the key.
+	_, err = s.DeletePost(t.Context(), wall.DeleteRequestKey(who("alice"), "del-3"), wall.NewID(time.Now()), who("alice"))
+	requireCode(t, err, wall.ENOTFOUND, "delete an unknown post")
+	deleted, err := s.DeletePost(t.Context(), wall.DeleteRequestKey(who("alice"), "del-3"), p[0].ID, who("alice"))
+	requireNoError(t, err, "delete with a key that failed before")
+	requireSamePost(t, deleted, p[0], "delete with a key that failed before")
+}
+
+// Ownership is the author's subject: Cognito frees the username of a deleted
+// user, and whoever takes it must not own the old posts.
+func testDeleteChecksSubject(t *testing.T, s wall.PostStore) {
+	f := newFeed(t, s)
+	p := f.add(1, "alice", plainText)[0]
+	_, err := s.DeletePost(t.Context(), "", p.ID, wall.Identity{Sub: "sub-new-alice", Username: "alice"})
+	requireCode(t, err, wall.EFORBIDDEN, "delete by a new user with the author's old username")
+	requirePosts(t, f.listAll(wall.PostQuery{Limit: wall.MaxPageLimit}), f.newestFirst(), "posts after a refused delete")
+}
+
+// A write past its deadline fails and leaves nothing listed, so no post
+// becomes visible later than wall.MaxVisibilityDelay after its id.
+func testCreateAfterDeadline(t *testing.T, s wall.PostStore) {
+	f := newFeed(t, s)
+	ctx, cancel := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
+	defer cancel()
+	if _, _, err := s.CreatePost(ctx, requestKey("alice", 0), f.post(0, "alice", "late")); err == nil {
+		t.Fatal("create post past its deadline: no error")
+	}
+	if posts, _ := f.list(wall.PostQuery{Limit: wall.MaxPageLimit}); len(posts) != 0 {
+		t.Fatalf("after a create past its deadline: got posts %v, want none", ids(posts))
 	}
 }
 
@@ -431,7 +492,7 @@ func testLargePosts(t *testing.T, s wall.PostStore) {
 func testDeleteByAuthor(t *testing.T, s wall.PostStore) {
 	f := newFeed(t, s)
 	p := f.add(5, "alice", plainText)
-	deleted, err := s.DeletePost(t.Context(), p[2].ID, "alice")
+	deleted, err := s.DeletePost(t.Context(), "", p[2].ID, who("alice"))
 	requireNoError(t, err, "delete own post")
 	requireSamePost(t, deleted, p[2], "deleted post")
 
@@ -440,14 +501,14 @@ func testDeleteByAuthor(t *testing.T, s wall.PostStore) {
 	posts, _ := f.list(wall.PostQuery{Limit: wall.MaxPageLimit, Before: p[3].ID})
 	requirePosts(t, posts, []wall.Post{p[1], p[0]}, "posts before the one after the deleted post")
 
-	_, err = s.DeletePost(t.Context(), p[2].ID, "alice")
+	_, err = s.DeletePost(t.Context(), "", p[2].ID, who("alice"))
 	requireCode(t, err, wall.ENOTFOUND, "delete the same post again")
 }
 
 func testDeleteByAnotherUser(t *testing.T, s wall.PostStore) {
 	f := newFeed(t, s)
 	f.add(3, "alice", plainText)
-	_, err := s.DeletePost(t.Context(), f.posts[1].ID, "bob")
+	_, err := s.DeletePost(t.Context(), "", f.posts[1].ID, who("bob"))
 	requireCode(t, err, wall.EFORBIDDEN, "delete someone else's post")
 	requirePosts(t, f.listAll(wall.PostQuery{Limit: wall.MaxPageLimit}), f.newestFirst(), "posts after a refused delete")
 }
@@ -455,7 +516,7 @@ func testDeleteByAnotherUser(t *testing.T, s wall.PostStore) {
 func testDeleteUnknown(t *testing.T, s wall.PostStore) {
 	f := newFeed(t, s)
 	f.add(2, "alice", plainText)
-	_, err := s.DeletePost(t.Context(), wall.NewID(time.Now()), "alice")
+	_, err := s.DeletePost(t.Context(), "", wall.NewID(time.Now()), who("alice"))
 	requireCode(t, err, wall.ENOTFOUND, "delete an unknown post")
 	requirePosts(t, f.listAll(wall.PostQuery{Limit: wall.MaxPageLimit}), f.newestFirst(), "posts after deleting an unknown id")
 }
