@@ -330,13 +330,35 @@ func TestUnreachableKeysAreRefused(t *testing.T) {
 		}
 		f.wantFetches(t, 1) // refused without asking again within the window
 
-		f.iss.SetDown(false)
+		// With no keys held the next fetch may come after a short backoff,
+		// doubling while the issuer stays down, not after a whole window.
+		f.clock.Advance(time.Second)
 		f.refuse(t, token)
-		f.wantFetches(t, 1)
-
-		f.clock.Advance(window)
-		f.accept(t, token)
 		f.wantFetches(t, 2)
+		f.clock.Advance(time.Second)
+		f.refuse(t, token)
+		f.wantFetches(t, 2) // the second failure doubled the wait to 2 s
+		f.clock.Advance(time.Second)
+		f.refuse(t, token)
+		f.wantFetches(t, 3)
+
+		f.iss.SetDown(false)
+		f.refuse(t, token) // within the 4 s backoff
+		f.wantFetches(t, 3)
+		f.clock.Advance(4 * time.Second)
+		f.accept(t, token)
+		f.wantFetches(t, 4)
+	})
+
+	t.Run("backoff never exceeds the window", func(t *testing.T) {
+		f := newFixture(t)
+		f.iss.SetDown(true)
+		token := authtest.Valid(t, f.iss, clientID)
+		for i := range 12 { // 1 s doubling would pass 5 minutes after 9 failures
+			f.refuse(t, token)
+			f.wantFetches(t, i+1)
+			f.clock.Advance(window)
+		}
 	})
 
 	t.Run("cached keys outlive a failed fetch", func(t *testing.T) {

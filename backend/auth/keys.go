@@ -17,6 +17,9 @@ import (
 // keySet caches the issuer's signing keys. It fetches them when a token names a
 // kid it does not hold, at most once per window, whether the fetch succeeds or
 // not: that bounds the load both forged kids and an issuer outage can cause.
+// Until a first fetch succeeds the wait is a short backoff instead (1 s,
+// doubling up to the window): with no keys at all every token is refused, so a
+// failed fetch at start-up must not lock everyone out for a whole window.
 //
 // Each fetch replaces the whole set (so keys the issuer withdrew stop verifying)
 // unless it fails, in which case the keys already held are kept. A fetch runs in
@@ -38,6 +41,7 @@ type keySet struct {
 	mu        sync.Mutex
 	keys      keyfunc.Keyfunc // nil until a fetch succeeds
 	lastFetch time.Time       // when the last fetch started; zero before the first
+	failures  int             // fetches failed in a row
 	fetching  chan struct{}   // closed when the fetch in flight ends; nil if none
 	closed    bool
 }
@@ -99,10 +103,11 @@ func (s *keySet) refresh(ctx context.Context) error {
 		case s.closed:
 			s.mu.Unlock()
 			return errors.New("verifier closed")
-		case !s.lastFetch.IsZero() && now.Sub(s.lastFetch) < s.window:
+		case !s.lastFetch.IsZero() && now.Sub(s.lastFetch) < s.wait():
+			wait := s.wait()
 			s.mu.Unlock()
 			return fmt.Errorf("unknown kid; the last key fetch started %v ago, the next may start %v after it",
-				now.Sub(s.lastFetch).Round(time.Second), s.window)
+				now.Sub(s.lastFetch).Round(time.Second), wait)
 		}
 		s.lastFetch = now
 		done = make(chan struct{})
@@ -118,6 +123,17 @@ func (s *keySet) refresh(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("waiting for signing keys: %w", context.Cause(ctx))
 	}
+}
+
+// firstFetchBackoff is the wait after the first failed fetch while no keys are held.
+const firstFetchBackoff = time.Second
+
+// wait is the least time between two fetches; s.mu is held.
+func (s *keySet) wait() time.Duration {
+	if s.keys != nil || s.failures == 0 {
+		return s.window
+	}
+	return min(s.window, firstFetchBackoff<<min(s.failures-1, 20))
 }
 
 // fetch downloads and parses the JWKS with jwkset, then publishes the result and
@@ -143,7 +159,7 @@ func (s *keySet) fetch(done chan struct{}) {
 	// any of them answers.
 	if err != nil {
 		s.log.Warn("fetching signing keys failed; tokens needing them are refused",
-			"url", s.url, "error", err.Error(), "retry_after", s.window)
+			"url", s.url, "error", err.Error())
 	} else if all, readErr := store.KeyReadAll(s.ctx); readErr == nil {
 		s.log.Info("fetched signing keys", "url", s.url, "keys", len(all))
 	}
@@ -151,6 +167,9 @@ func (s *keySet) fetch(done chan struct{}) {
 	s.mu.Lock()
 	if err == nil {
 		s.keys = keys
+		s.failures = 0
+	} else {
+		s.failures++
 	}
 	s.fetching = nil
 	s.mu.Unlock()
