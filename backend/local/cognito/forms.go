@@ -125,9 +125,17 @@ func (s *Server) submitLogin(w http.ResponseWriter, r *http.Request) {
 	}
 
 	now := s.now()
-	userBlocked, userWait := s.userLimit.blocked(username, now)
-	addrBlocked, addrWait := s.addrLimit.blocked(addr, now)
-	if userBlocked || addrBlocked {
+	// Each attempt is counted as a failure before the password is checked,
+	// and taken back if it succeeds (see failureLimiter.reserve).
+	userOK, userWait := s.userLimit.reserve(username, now)
+	addrOK, addrWait := s.addrLimit.reserve(addr, now)
+	if !userOK || !addrOK {
+		if userOK {
+			s.userLimit.forgive(username, now)
+		}
+		if addrOK {
+			s.addrLimit.forgive(addr, now)
+		}
 		// The password is not even checked, so guessing gains nothing.
 		wait := max(userWait, addrWait)
 		s.log.Warn("auth: sign-in throttled", "username", username, "addr", addr)
@@ -138,6 +146,8 @@ func (s *Server) submitLogin(w http.ResponseWriter, r *http.Request) {
 
 	u, found, err := s.store.userByName(username)
 	if err != nil {
+		s.userLimit.forgive(username, now)
+		s.addrLimit.forgive(addr, now)
 		s.log.Error("auth: load user", "err", err)
 		fail(http.StatusInternalServerError, "Something went wrong. Please try again.")
 		return
@@ -149,13 +159,12 @@ func (s *Server) submitLogin(w http.ResponseWriter, r *http.Request) {
 	// Compared even for unknown users, so timing does not tell which exist.
 	matches := bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil
 	if !found || !matches {
-		s.userLimit.fail(username, now)
-		s.addrLimit.fail(addr, now)
 		s.log.Info("auth: sign-in failed", "username", username, "addr", addr)
 		fail(http.StatusUnauthorized, "Incorrect username or password.")
 		return
 	}
 	s.userLimit.reset(username)
+	s.addrLimit.forgive(addr, now)
 	s.log.Info("auth: signed in", "username", username, "addr", addr)
 	s.signIn(w, r, req, u, "You are signed in", "You are signed in as "+u.Username+".")
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"sync"
 	"testing"
 	"time"
 
@@ -190,6 +191,43 @@ func TestFailedSignInsAreThrottled(t *testing.T) {
 	e.clock.Advance(15*time.Minute + time.Second)
 	res = e.submit(c, parseForm(t, res.body), "username", "kate", "password", "kate-password")
 	e.codeFrom(res, "s")
+}
+
+// Concurrent guesses cannot all pass a check made before any of them failed:
+// each attempt is counted when it starts.
+func TestConcurrentGuessesAreThrottled(t *testing.T) {
+	e := newEnv(t)
+	e.signUp("nora", "nora@example.com", "nora-password")
+	const guesses = 40
+	statuses := make(chan int, guesses)
+	var wg sync.WaitGroup
+	for i := range guesses {
+		wg.Go(func() {
+			form := url.Values{"username": {"nora"}, "password": {"wrong-" + strconv.Itoa(i)}}
+			res, err := http.PostForm(e.abs("/auth/login"), form)
+			if err != nil {
+				statuses <- 0
+				return
+			}
+			res.Body.Close()
+			statuses <- res.StatusCode
+		})
+	}
+	wg.Wait()
+	close(statuses)
+	checked := 0
+	for status := range statuses {
+		switch status {
+		case http.StatusUnauthorized:
+			checked++
+		case http.StatusTooManyRequests:
+		default:
+			t.Errorf("a guess got status %d", status)
+		}
+	}
+	if checked > 5 {
+		t.Fatalf("%d of %d concurrent wrong guesses had their password checked, want at most the limit of 5", checked, guesses)
+	}
 }
 
 func TestFailedSignInsAreThrottledPerAddress(t *testing.T) {

@@ -24,27 +24,42 @@ func newFailureLimiter(limit int, window time.Duration) *failureLimiter {
 	return &failureLimiter{limit: limit, window: window, failures: make(map[string][]time.Time)}
 }
 
-// blocked reports whether key has reached its limit, and when the oldest
-// failure in the window leaves it.
-func (l *failureLimiter) blocked(key string, now time.Time) (bool, time.Duration) {
+// reserve counts an attempt as a failure before it is made, unless key is
+// already blocked: checking and counting in one step means concurrent guesses
+// cannot all pass a check made before any of them failed. A successful
+// attempt takes its reservation back with forgive.
+func (l *failureLimiter) reserve(key string, now time.Time) (ok bool, wait time.Duration) {
 	if key == "" {
-		return false, 0
+		return true, 0
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	recent := l.recent(key, now)
-	if len(recent) < l.limit {
-		return false, 0
+	if len(recent) >= l.limit {
+		return false, recent[len(recent)-l.limit].Add(l.window).Sub(now)
 	}
-	return true, recent[len(recent)-l.limit].Add(l.window).Sub(now)
+	l.record(key, now)
+	return true, 0
 }
 
-func (l *failureLimiter) fail(key string, now time.Time) {
-	if key == "" {
-		return
-	}
+// forgive takes back one reservation made at now.
+func (l *failureLimiter) forgive(key string, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	times := l.failures[key]
+	for i := len(times) - 1; i >= 0; i-- {
+		if times[i].Equal(now) {
+			l.failures[key] = append(times[:i:i], times[i+1:]...)
+			break
+		}
+	}
+	if len(l.failures[key]) == 0 {
+		delete(l.failures, key)
+	}
+}
+
+// record adds a failure of key at now; the caller holds l.mu.
+func (l *failureLimiter) record(key string, now time.Time) {
 	if len(l.failures) >= maxThrottleKeys {
 		for k := range l.failures {
 			l.recent(k, now)
