@@ -18,6 +18,18 @@ import (
 
 var usernamePattern = regexp.MustCompile(`^[a-z0-9_.-]{3,32}$`)
 
+// foldUsername lower-cases the ASCII letters of a username and nothing else:
+// Unicode lower-casing maps signs such as the Kelvin sign (U+212A) to "k", which
+// would let a name that is not of the allowed characters pass the check after it.
+func foldUsername(name string) string {
+	return strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + ('a' - 'A')
+		}
+		return r
+	}, name)
+}
+
 const (
 	minPasswordChars = 8
 	// bcrypt uses only the first 72 bytes; longer passwords are refused
@@ -111,7 +123,7 @@ func (s *Server) submitLogin(w http.ResponseWriter, r *http.Request) {
 	if !s.formTrusted(w, r, "login", p) {
 		return
 	}
-	username := strings.ToLower(p.Username)
+	username := foldUsername(p.Username)
 	password := r.PostFormValue("password")
 	addr := clientAddr(r)
 	fail := func(status int, message string) {
@@ -235,7 +247,7 @@ func (s *Server) submitSignup(w http.ResponseWriter, r *http.Request) {
 	if !s.formTrusted(w, r, "signup", p) {
 		return
 	}
-	username := strings.ToLower(p.Username)
+	username := foldUsername(p.Username)
 	password := r.PostFormValue("password")
 	fail := func(status int, fieldErrors map[string]string) {
 		p.FieldErrors = fieldErrors

@@ -35,6 +35,8 @@ func TestSignUpValidation(t *testing.T) {
 		{"username with symbol", "bad!name", "bad@example.com", "long enough", http.StatusBadRequest, "username", "3 to 32 characters"},
 		{"too long username", strings.Repeat("a", 33), "long@example.com", "long enough", http.StatusBadRequest, "username", "3 to 32 characters"},
 		{"bad email", "henry", "not-an-email", "long enough", http.StatusBadRequest, "email", "valid email"},
+		// U+212A KELVIN SIGN lower-cases to "k": it must not pass as one.
+		{"Kelvin sign", "\u212Aate", "kelvin@example.com", "long enough", http.StatusBadRequest, "username", "3 to 32 characters"},
 		{"duplicate, other case", "GRACE_h", "other@example.com", "long enough", http.StatusConflict, "username", "already taken"},
 	}
 	for _, tc := range cases {
