@@ -6,15 +6,9 @@ package feed
 import (
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/postwall/postwall/backend/wall"
 )
-
-// CatchUpWindow is how far before the newest post held a catch-up starts:
-// ids made by concurrent writers are not committed in id order, so a post
-// with a slightly older id may have been stored after the newest one we saw.
-const CatchUpWindow = 5 * time.Second
 
 // Feed holds posts newest first. It is not safe for concurrent use; its owner
 // serialises access.
@@ -90,18 +84,21 @@ func (f *Feed) Newest() (wall.Post, bool) {
 }
 
 // CatchUpCursor is the "after" id for a catch-up: the smallest id of
-// CatchUpWindow before the newest post held. Empty when nothing is held (then
-// read the newest page instead).
+// wall.CatchUpWindow before the createdAt of the newest post held. Ids made by
+// concurrent writers are not committed in id order: a post with an older id
+// may have been stored after the newest one seen, though no later than the
+// server's visibility bound. Empty when nothing is held (then read the newest
+// page instead).
 func (f *Feed) CatchUpCursor() string {
 	p, ok := f.Newest()
 	if !ok {
 		return ""
 	}
-	t, ok := wall.IDTime(p.ID)
-	if !ok {
-		t = p.CreatedAt
+	t := p.CreatedAt
+	if t.IsZero() {
+		t, _ = wall.IDTime(p.ID)
 	}
-	return wall.MinIDAt(t.Add(-CatchUpWindow))
+	return wall.MinIDAt(t.Add(-wall.CatchUpWindow))
 }
 
 // SetOlder records the cursor for the next older page ("" when the oldest

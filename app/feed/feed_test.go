@@ -81,16 +81,22 @@ func TestCatchUpCursor(t *testing.T) {
 	f.Merge(post(1, "old"), newest)
 	c := f.CatchUpCursor()
 	at, ok := wall.IDTime(c)
-	if !ok || !at.Equal(base.Add(55*time.Second)) {
-		t.Fatalf("cursor %q at %v, want the newest's time minus %v", c, at, CatchUpWindow)
+	// The window is the server's visibility bound and a margin (10 s), not
+	// the 5 s it once was: a write may become visible up to
+	// wall.MaxVisibilityDelay after its id's time.
+	if !ok || !at.Equal(newest.CreatedAt.Add(-wall.CatchUpWindow)) || wall.CatchUpWindow <= wall.MaxVisibilityDelay {
+		t.Fatalf("cursor %q at %v, want the newest's createdAt minus %v", c, at, wall.CatchUpWindow)
 	}
 	// Everything stored in the window, even with an id below the newest one's,
 	// is after the cursor; the newest itself is too (the merge drops it).
+	// A write that took the whole visibility bound, on a server whose clock
+	// runs a second behind: the old 5 s window missed it.
+	slowest := post(60-int(wall.MaxVisibilityDelay/time.Second)-1, "slow write")
 	late := post(58, "late")
-	if !(late.ID > c) || !(newest.ID > c) {
+	if !(late.ID > c) || !(newest.ID > c) || !(slowest.ID > c) {
 		t.Fatalf("cursor %q does not cover the window", c)
 	}
-	if !(post(54, "before").ID < c) {
+	if !(post(60-int(wall.CatchUpWindow/time.Second)-1, "before").ID < c) {
 		t.Fatalf("cursor %q reaches too far back", c)
 	}
 }
