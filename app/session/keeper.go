@@ -189,7 +189,7 @@ func (k *Keeper) SignOut() string {
 	return k.Config.LogoutURL()
 }
 
-// RefusedError is the token endpoint's 4xx answer (RFC 6749 §5.2).
+// RefusedError is the token endpoint's 400 or 401 answer (RFC 6749 §5.2).
 type RefusedError struct {
 	Status int
 	Code   string
@@ -212,11 +212,14 @@ func (k *Keeper) exchange(ctx context.Context, form url.Values, refreshToken str
 		return Tokens{}, err
 	}
 	switch {
-	case res.Status >= 400 && res.Status < 500:
+	case res.Status == 400 || res.Status == 401:
+		// RFC 6749 §5.2's statuses: the grant or the client is refused.
 		var e tokenError
 		_ = json.Unmarshal(res.Body, &e) // the status alone is enough to refuse
 		return Tokens{}, &RefusedError{Status: res.Status, Code: e.Error, Desc: e.Description}
 	case res.Status != 200:
+		// Throttled (429) or failing: nothing was said about the tokens, so
+		// the session stays and a later call tries again.
 		return Tokens{}, fmt.Errorf("the token endpoint answered %d", res.Status)
 	}
 	// Expiry counts from when the request left: a slow answer errs early.

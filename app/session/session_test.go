@@ -129,6 +129,7 @@ type tokenServer struct {
 	challenge string
 	refreshes int
 	refuse    bool
+	throttle  int    // answer this many refreshes with 429 Too Many Requests
 	rotate    bool   // answer refreshes with a new refresh token, as Cognito with rotation does
 	current   string // the refresh token the server accepts now
 	now       func() time.Time
@@ -163,6 +164,13 @@ func (s *tokenServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		want := s.current
 		if want == "" {
 			want = "refresh-1"
+		}
+		if s.throttle > 0 {
+			s.throttle--
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusTooManyRequests)
+			fmt.Fprint(w, `{"error":"too_many_requests"}`)
+			return
 		}
 		if s.refuse || r.Form.Get("refresh_token") != want {
 			fail()
@@ -352,5 +360,42 @@ func TestRefreshTokenRotation(t *testing.T) {
 	}
 	if ts.refreshes != 3 {
 		t.Fatalf("%d refreshes, want 3", ts.refreshes)
+	}
+}
+
+// TestThrottledRefreshKeepsTheSession: a 429 from the token endpoint is a
+// reason to try again later, not a refused refresh token: the session stays,
+// the old token serves while it lasts, and a later refresh succeeds.
+func TestThrottledRefreshKeepsTheSession(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now().Truncate(time.Second)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	ts := &tokenServer{now: clock, throttle: 2}
+	srv := httptest.NewServer(ts)
+	defer srv.Close()
+	store := storage.NewMemory()
+	old := Tokens{AccessToken: "old-access", RefreshToken: "refresh-1", Sub: "sub-1", Username: "alice",
+		IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+	_ = store.Set(tokensKey, old)
+	k := &Keeper{Config: Config{AuthURL: srv.URL + "/auth", ClientID: "postwall-local"}, HTTP: fetch.NewClient(), Store: store, Now: clock}
+	ctx := context.Background()
+
+	advance(58 * time.Minute) // past the refresh time, before expiry
+	if tok, _, err := k.AccessToken(ctx); err != nil || tok != "old-access" {
+		t.Fatalf("throttled before expiry: %q, %v; want the old token", tok, err)
+	}
+	advance(2 * time.Minute) // expired, and still throttled
+	if _, _, err := k.AccessToken(ctx); err == nil || errors.Is(err, ErrSignedOut) {
+		t.Fatalf("throttled after expiry: %v, want an error that is not a sign-out", err)
+	}
+	var kept Tokens
+	_ = store.Get(tokensKey, &kept)
+	if kept.RefreshToken != "refresh-1" {
+		t.Fatal("a throttled refresh forgot the session")
+	}
+	tok, _, err := k.AccessToken(ctx)
+	if err != nil || tok == "old-access" || ts.refreshes != 1 {
+		t.Fatalf("once the endpoint answers: %q, %v, %d refreshes", tok, err, ts.refreshes)
 	}
 }
