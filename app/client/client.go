@@ -35,8 +35,11 @@ type Deps struct {
 	Local   storage.Storage // survives the tab: outbox, last posts seen
 	Session storage.Storage // the tab's: tokens, the sign-in in progress
 	Now     func() time.Time
-	Random  io.Reader // nil: crypto/rand
-	Backoff live.Backoff
+	Random  io.Reader    // nil: crypto/rand
+	Backoff live.Backoff // between reconnects; zero: live.DefaultBackoff
+	// RetryBackoff spaces resends of the outbox after a rate limit; zero:
+	// live.DefaultRetryBackoff.
+	RetryBackoff live.Backoff
 }
 
 // View is everything the components show, as one value.
@@ -61,7 +64,6 @@ const (
 	pageSize       = 30
 	catchUpPage    = wall.MaxPageLimit
 	catchUpMaxPage = 5 // more behind than this: start again from the newest page
-	retryAfter     = 10 * time.Second
 )
 
 // App is one tab's Postwall.
@@ -78,6 +80,7 @@ type App struct {
 	view     View
 	feed     feed.Feed
 	outbox   *live.Outbox
+	sender   *live.Sender // sends the outbox over socket
 	socket   *live.Socket
 	stop     context.CancelFunc
 	deleting map[string]string // requestId -> post id
@@ -153,6 +156,12 @@ func (a *App) Start(ctx context.Context) {
 		OnOpen:   a.onOpen,
 		OnFrame:  a.onFrame,
 	}
+	sock := a.socket
+	a.sender = &live.Sender{
+		Outbox:  a.outbox,
+		Send:    func(frame []byte) error { return sock.Send(ctx, frame) },
+		Backoff: a.deps.RetryBackoff,
+	}
 	a.changed()
 	go a.Sync(ctx)
 	go a.socket.Run(ctx)
@@ -182,7 +191,11 @@ func (a *App) stopLocked() {
 		a.stop()
 		a.stop = nil
 	}
+	if a.sender != nil {
+		a.sender.Stop()
+	}
 	a.socket = nil
+	a.sender = nil
 	a.outbox = nil
 	a.feed = feed.Feed{}
 }
@@ -228,20 +241,11 @@ func (a *App) onStatus(s live.Status) {
 // the same requestIds (the server stores each once).
 func (a *App) onOpen(ctx context.Context) {
 	a.Sync(ctx)
-	a.flush(ctx)
-}
-
-func (a *App) flush(ctx context.Context) {
 	a.mu.Lock()
-	ob, sock := a.outbox, a.socket
+	sender := a.sender
 	a.mu.Unlock()
-	if ob == nil || sock == nil {
-		return
-	}
-	for _, f := range ob.Frames() {
-		if err := sock.Send(ctx, f); err != nil {
-			return // closed again: the next connect sends them
-		}
+	if sender != nil && ctx.Err() == nil {
+		sender.Reset()
 	}
 }
 
@@ -351,12 +355,12 @@ func (a *App) LoadOlder(ctx context.Context) {
 // text is refused here, with the message to show in place.
 func (a *App) Send(ctx context.Context, text string) error {
 	a.mu.Lock()
-	ob, sock := a.outbox, a.socket
+	ob, sender := a.outbox, a.sender
 	a.mu.Unlock()
 	if ob == nil {
 		return &wall.Error{Code: wall.EUNAUTHORIZED, Message: "Sign in to post."}
 	}
-	p, err := ob.Add(text, a.deps.Now())
+	_, err := ob.Add(text, a.deps.Now())
 	a.mu.Lock()
 	a.view.ComposeError, a.view.RestoreText = "", ""
 	if err != nil {
@@ -367,7 +371,7 @@ func (a *App) Send(ctx context.Context, text string) error {
 	if err != nil {
 		return err
 	}
-	_ = sock.Send(ctx, live.SendPostFrame(p.RequestID, p.Text)) // not open: the outbox sends it on connect
+	sender.Flush() // not open: the outbox sends it on connect
 	return nil
 }
 
@@ -423,39 +427,78 @@ func (a *App) Wake() {
 
 func (a *App) onFrame(f live.Frame) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
+	sender := a.sender
+	answered := a.onFrameLocked(f)
+	a.mu.Unlock()
+	// The sender sends the next posts: outside a.mu, which sending does not need.
+	switch answered {
+	case ackedPost:
+		sender.Acked(f.RequestID)
+	case refusedPost:
+		sender.Failed(f.RequestID, live.Retryable(f.Code))
+	}
+}
+
+// What a frame answered, for the outbox's sender.
+type answer int
+
+const (
+	noPost answer = iota
+	ackedPost
+	refusedPost
+)
+
+func (a *App) onFrameLocked(f live.Frame) answer {
 	if a.outbox == nil {
-		return
+		return noPost
 	}
+	answered := noPost
 	switch f.Type {
-	case live.TypeAck:
+	case wall.FrameAck:
+		if id, ok := a.deleting[f.RequestID]; ok {
+			// A delete's ack carries the post as it was: it is gone.
+			delete(a.deleting, f.RequestID)
+			if f.Post != nil {
+				id = f.Post.ID
+			}
+			a.feed.Remove(id)
+			break
+		}
 		_, _ = a.outbox.Ack(f.RequestID)
+		answered = ackedPost
+		if f.Post != nil {
+			a.feed.Merge(*f.Post)
+		}
+	case wall.FramePost:
 		a.feed.Merge(*f.Post)
-	case live.TypePost:
-		a.feed.Merge(*f.Post)
-	case live.TypeDeleted:
+	case wall.FrameDeleted:
 		a.feed.Remove(f.ID)
-	case live.TypeError:
-		a.onError(f)
+	case wall.FrameError:
+		if !a.onError(f) {
+			answered = refusedPost
+		}
 	default:
-		return // pong
+		return noPost // pong
 	}
-	if f.Type != live.TypeError {
+	if f.Type != wall.FrameError {
 		_ = feed.SaveCache(a.deps.Local, &a.feed)
 	}
 	a.changed()
+	return answered
 }
 
-// onError places a server error where it belongs; a.mu is held.
-func (a *App) onError(f live.Frame) {
+// onError places a server error where it belongs and reports whether it
+// answered a delete; a.mu is held. A retryable refusal of a post (rate
+// limited) keeps it in the outbox, with its message; the sender resends it.
+func (a *App) onError(f live.Frame) (wasDelete bool) {
 	if id, ok := a.deleting[f.RequestID]; ok {
 		delete(a.deleting, f.RequestID)
 		if f.Code == wall.ENOTFOUND {
 			a.feed.Remove(id) // already gone
-			return
+			return true
 		}
 		a.view.Notice = f.Message
-		return
+		return true
 	}
 	p, dropped, ok, _ := a.outbox.Fail(f.RequestID, f.Code, f.Message)
 	switch {
@@ -463,15 +506,8 @@ func (a *App) onError(f live.Frame) {
 		a.view.Notice = f.Message
 	case dropped:
 		a.view.ComposeError, a.view.RestoreText = f.Message, p.Text
-	default:
-		// Retryable (rate limited): try again a little later.
-		stop := a.stop
-		time.AfterFunc(retryAfter, func() {
-			if stop != nil {
-				a.flush(context.Background())
-			}
-		})
 	}
+	return false
 }
 
 // describe turns an error into words for people.

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -36,6 +38,16 @@ type wallServer struct {
 	// that many.
 	failAfterPages int
 	pages          int
+	// limit, when positive, lets that many new posts through per window and
+	// answers rate_limited to the rest; a repeat of a stored requestId is
+	// answered before the limit.
+	limit    int
+	window   time.Duration
+	windowAt time.Time
+	inWindow int
+	// holdDeleted keeps back the "deleted" broadcast, so that only a
+	// deletepost's ack tells the client.
+	holdDeleted bool
 }
 
 func (s *wallServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -103,12 +115,28 @@ func (s *wallServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			var f wall.ClientFrame
 			_ = json.Unmarshal(b, &f)
-			if f.Action != "sendpost" {
+			if f.Action == wall.ActionDeletePost {
+				s.deletePost(c, f)
+				continue
+			}
+			if f.Action != wall.ActionSendPost {
 				continue
 			}
 			s.mu.Lock()
 			s.sendpost++
 			p, seen := s.byReq[f.RequestID]
+			if !seen && s.limit > 0 {
+				if now := time.Now(); now.Sub(s.windowAt) >= s.window {
+					s.windowAt, s.inWindow = now, 0
+				}
+				if s.inWindow >= s.limit {
+					s.mu.Unlock()
+					_ = c.Write(context.Background(), websocket.MessageText,
+						wall.ErrorFrame(f.RequestID, wall.Errorf(wall.ERATELIMITED, "Slow down.")))
+					continue
+				}
+				s.inWindow++
+			}
 			if !seen {
 				now := time.Now()
 				p = wall.Post{ID: wall.NewID(now), Author: "alice", Text: f.Text, CreatedAt: now.UTC().Truncate(time.Millisecond)}
@@ -129,6 +157,31 @@ func (s *wallServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	default:
 		http.NotFound(w, r)
+	}
+}
+
+// deletePost acks with the post as it was and, unless held, broadcasts the
+// deletion.
+func (s *wallServer) deletePost(c *websocket.Conn, f wall.ClientFrame) {
+	s.mu.Lock()
+	i := slices.IndexFunc(s.posts, func(p wall.Post) bool { return p.ID == f.ID })
+	if i < 0 {
+		s.mu.Unlock()
+		_ = c.Write(context.Background(), websocket.MessageText, wall.ErrorFrame(f.RequestID, wall.Errorf(wall.ENOTFOUND, "No such post.")))
+		return
+	}
+	p := s.posts[i]
+	s.posts = slices.Delete(s.posts, i, i+1)
+	var all []*websocket.Conn
+	if !s.holdDeleted {
+		for other := range s.conns {
+			all = append(all, other)
+		}
+	}
+	s.mu.Unlock()
+	_ = c.Write(context.Background(), websocket.MessageText, wall.AckFrame(f.RequestID, p))
+	for _, other := range all {
+		_ = other.Write(context.Background(), websocket.MessageText, wall.DeletedFrame(p.ID))
 	}
 }
 
@@ -283,4 +336,74 @@ func TestPostHeardWhileTheFirstPageLoadsIsKept(t *testing.T) {
 	if len(got.Posts) != 1 || got.Posts[0].Text != "heard live" {
 		t.Fatalf("after the first page: %+v", got.Posts)
 	}
+}
+
+// TestDeleteAckRemovesThePost: a deletepost's ack carries the post as it was;
+// it removes the post rather than being taken for one, even before (or
+// without) the "deleted" broadcast.
+func TestDeleteAckRemovesThePost(t *testing.T) {
+	ws := &wallServer{byReq: map[string]wall.Post{}, conns: map[*websocket.Conn]bool{}, holdDeleted: true}
+	cfg, deps := signedInAgainst(t, ws)
+	v := &views{ch: make(chan View, 1000)}
+	a := New(cfg, deps, v.publish)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a.Start(ctx)
+	v.waitUntil(t, "online with the feed loaded", func(x View) bool { return x.Status == "online" && !x.Loading })
+	for _, text := range []string{"keep", "delete me"} {
+		if err := a.Send(ctx, text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := v.waitUntil(t, "both posts acked", func(x View) bool { return len(x.Posts) == 2 && len(x.Pending) == 0 })
+	i := slices.IndexFunc(got.Posts, func(p wall.Post) bool { return p.Text == "delete me" })
+	a.Delete(ctx, got.Posts[i].ID)
+	got = v.waitUntil(t, "the deleted post gone", func(x View) bool { return len(x.Posts) == 1 })
+	if got.Posts[0].Text != "keep" || got.Notice != "" || len(got.Pending) != 0 {
+		t.Fatalf("after the delete's ack: %+v", got)
+	}
+}
+
+// TestRateLimitedOutboxDoesNotStorm: posts written offline meet a server
+// that lets 4 through every 200 ms. Each refusal used to schedule a resend of
+// the whole outbox; now the resends are coalesced and backed off, and every
+// post is stored once.
+func TestRateLimitedOutboxDoesNotStorm(t *testing.T) {
+	const posts = 16
+	ws := &wallServer{byReq: map[string]wall.Post{}, conns: map[*websocket.Conn]bool{}, limit: 4, window: 200 * time.Millisecond}
+	cfg, deps := signedInAgainst(t, ws)
+	deps.RetryBackoff = live.Backoff{Min: 100 * time.Millisecond, Max: 400 * time.Millisecond}
+	v := &views{ch: make(chan View, 10000)}
+	a := New(cfg, deps, v.publish)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ws.goOffline(true)
+	a.Start(ctx)
+	for i := range posts {
+		if err := a.Send(ctx, fmt.Sprintf("post %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ws.goOffline(false)
+	a.Wake()
+	got := v.waitUntil(t, "every post acked", func(x View) bool { return len(x.Pending) == 0 && len(x.Posts) == posts })
+	ws.mu.Lock()
+	stored, frames := len(ws.posts), ws.sendpost
+	ws.mu.Unlock()
+	if stored != posts {
+		t.Fatalf("the server stored %d posts, want %d", stored, posts)
+	}
+	// Sent in order, though a window that opens while a refused post's
+	// successors are in flight lets one of them be stored first.
+	seen := map[string]bool{}
+	for _, p := range got.Posts {
+		seen[p.Text] = true
+	}
+	if len(seen) != posts {
+		t.Fatalf("%d distinct posts shown, want %d", len(seen), posts)
+	}
+	if frames >= 3*posts {
+		t.Fatalf("%d sendpost frames for %d posts", frames, posts)
+	}
+	t.Logf("%d sendpost frames for %d posts", frames, posts)
 }

@@ -1,7 +1,7 @@
 // Package live keeps the WebSocket to the wall open: it connects with the
-// access token, keeps the connection alive, reconnects with backoff and with a
-// fresh token before the old one expires, and carries the outbox of posts
-// waiting to be sent (contract section 5).
+// access token, keeps the connection alive, hands it a fresh token before the
+// old one expires (reauth), reconnects with backoff, and carries the outbox of
+// posts waiting to be sent (contract section 5).
 package live
 
 import (
@@ -11,27 +11,14 @@ import (
 	"github.com/postwall/postwall/backend/wall"
 )
 
-// Client frame actions.
-const (
-	ActionSendPost   = "sendpost"
-	ActionDeletePost = "deletepost"
-	ActionPing       = "ping"
-)
-
-// Server frame types.
-const (
-	TypeAck     = "ack"
-	TypePost    = "post"
-	TypeDeleted = "deleted"
-	TypePong    = "pong"
-	TypeError   = "error"
-)
-
+// clientFrame is wall.ClientFrame as the PWA sends it: without the fields
+// its action does not use.
 type clientFrame struct {
 	Action    string `json:"action"`
 	RequestID string `json:"requestId,omitempty"`
 	Text      string `json:"text,omitempty"`
 	ID        string `json:"id,omitempty"`
+	Token     string `json:"token,omitempty"`
 }
 
 func encode(f clientFrame) []byte {
@@ -44,16 +31,22 @@ func encode(f clientFrame) []byte {
 
 // SendPostFrame asks to store a post.
 func SendPostFrame(requestID, text string) []byte {
-	return encode(clientFrame{Action: ActionSendPost, RequestID: requestID, Text: text})
+	return encode(clientFrame{Action: wall.ActionSendPost, RequestID: requestID, Text: text})
 }
 
 // DeletePostFrame asks to delete one's own post.
 func DeletePostFrame(requestID, id string) []byte {
-	return encode(clientFrame{Action: ActionDeletePost, RequestID: requestID, ID: id})
+	return encode(clientFrame{Action: wall.ActionDeletePost, RequestID: requestID, ID: id})
 }
 
 // PingFrame keeps the connection from idling out.
-func PingFrame() []byte { return encode(clientFrame{Action: ActionPing}) }
+func PingFrame() []byte { return encode(clientFrame{Action: wall.ActionPing}) }
+
+// ReauthFrame hands the open connection a fresh access token, so the server
+// keeps it open past the old token's expiry.
+func ReauthFrame(requestID, token string) []byte {
+	return encode(clientFrame{Action: wall.ActionReauth, RequestID: requestID, Token: token})
+}
 
 // Frame is any frame the server sends.
 type Frame struct {
@@ -63,6 +56,7 @@ type Frame struct {
 	ID        string     `json:"id,omitempty"`
 	Code      string     `json:"code,omitempty"`
 	Message   string     `json:"message,omitempty"`
+	Exp       int64      `json:"exp,omitempty"` // reauthed: the connection's new deadline, Unix seconds
 }
 
 // ParseFrame reads a server frame.
@@ -71,7 +65,9 @@ func ParseFrame(b []byte) (Frame, error) {
 	if err := json.Unmarshal(b, &f); err != nil {
 		return Frame{}, fmt.Errorf("reading a server frame: %w", err)
 	}
-	if (f.Type == TypeAck || f.Type == TypePost) && f.Post == nil {
+	// An ack may carry no post (the contract's plain ack, for actions about
+	// no post); a broadcast always does.
+	if f.Type == wall.FramePost && f.Post == nil {
 		return Frame{}, fmt.Errorf("a %q frame without its post", f.Type)
 	}
 	return f, nil

@@ -4,8 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -74,11 +78,10 @@ func TestOutboxPersistsPerUser(t *testing.T) {
 		t.Fatalf("bob sees %d of alice's posts", n)
 	}
 
-	// Resend frames carry the same requestIds.
-	frames := OpenOutbox(store, "sub-alice").Frames()
+	// The frame that sends it carries its requestId.
 	var f clientFrame
-	if len(frames) != 2 || json.Unmarshal(frames[0], &f) != nil || f.Action != ActionSendPost || f.RequestID != a.RequestID || f.Text != "first" {
-		t.Fatalf("frames %s", frames)
+	if json.Unmarshal(SendPostFrame(a.RequestID, a.Text), &f) != nil || f.Action != wall.ActionSendPost || f.RequestID != a.RequestID || f.Text != "first" {
+		t.Fatalf("frame %+v", f)
 	}
 
 	// A rate limit keeps the post, with its message; an invalid one gives it back.
@@ -106,10 +109,10 @@ func TestOutboxPersistsPerUser(t *testing.T) {
 func TestParseFrame(t *testing.T) {
 	p := wall.Post{ID: wall.NewID(time.Now()), Author: "a", Text: "<img src=x onerror=alert(1)>", CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
 	f, err := ParseFrame(wall.AckFrame("r1", p))
-	if err != nil || f.Type != TypeAck || f.RequestID != "r1" || f.Post.Text != p.Text || !f.Post.CreatedAt.Equal(p.CreatedAt) {
+	if err != nil || f.Type != wall.FrameAck || f.RequestID != "r1" || f.Post.Text != p.Text || !f.Post.CreatedAt.Equal(p.CreatedAt) {
 		t.Fatalf("ack %+v %v", f, err)
 	}
-	if f, _ := ParseFrame(wall.DeletedFrame("X")); f.Type != TypeDeleted || f.ID != "X" {
+	if f, _ := ParseFrame(wall.DeletedFrame("X")); f.Type != wall.FrameDeleted || f.ID != "X" {
 		t.Fatalf("deleted %+v", f)
 	}
 	if f, _ := ParseFrame(wall.ErrorFrame("r2", wall.Errorf(wall.ERATELIMITED, "Slow down."))); wall.ErrorCode(f.Err()) != wall.ERATELIMITED || f.RequestID != "r2" {
@@ -117,6 +120,23 @@ func TestParseFrame(t *testing.T) {
 	}
 	if _, err := ParseFrame([]byte(`{"type":"post"}`)); err == nil {
 		t.Fatal("a post frame without a post was accepted")
+	}
+	// Posts carry their counts.
+	p.ReplyCount, p.LikeCount = 2, 7
+	if f, err := ParseFrame(wall.PostFrame(p)); err != nil || f.Post.ReplyCount != 2 || f.Post.LikeCount != 7 {
+		t.Fatalf("post with counts %+v %v", f.Post, err)
+	}
+	// A plain ack (an action about no post) is an ack all the same.
+	if f, err := ParseFrame(wall.PlainAckFrame("r3")); err != nil || f.Type != wall.FrameAck || f.RequestID != "r3" || f.Post != nil {
+		t.Fatalf("plain ack %+v %v", f, err)
+	}
+	if f, err := ParseFrame(wall.ReauthedFrame("r4", 1700000000)); err != nil || f.Type != wall.FrameReauthed || f.Exp != 1700000000 {
+		t.Fatalf("reauthed %+v %v", f, err)
+	}
+	var reauth map[string]any
+	if json.Unmarshal(ReauthFrame("r5", "ACCESS"), &reauth) != nil || len(reauth) != 3 ||
+		reauth["action"] != wall.ActionReauth || reauth["requestId"] != "r5" || reauth["token"] != "ACCESS" {
+		t.Fatalf("reauth %s", ReauthFrame("r5", "ACCESS"))
 	}
 	var ping map[string]any
 	if json.Unmarshal(PingFrame(), &ping) != nil || len(ping) != 1 || ping["action"] != "ping" {
@@ -241,7 +261,7 @@ func TestSocketReconnectsPingsAndRenews(t *testing.T) {
 		RenewBefore: 500 * time.Millisecond,
 		OnOpen:      func(context.Context) { opens <- struct{}{} },
 		OnFrame: func(f Frame) {
-			if f.Type == TypePong {
+			if f.Type == wall.FramePong {
 				select {
 				case pongs <- struct{}{}:
 				default:
@@ -265,10 +285,12 @@ func TestSocketReconnectsPingsAndRenews(t *testing.T) {
 	srv.drop(1)
 	recv(t, opens, "reconnect after a drop")
 
-	// A token about to expire: the socket reconnects with a fresh one. It has a
+	// A token about to expire, and no fresher one to be had (every token
+	// this server hands out expires at the same moment): the connection
+	// serves until the token expires, then the socket reconnects. It has a
 	// second before the token is within RenewBefore of its expiry, when the
-	// socket would rather wait for a fresh token than connect: room enough for a
-	// loaded machine to reconnect in between.
+	// socket would rather wait for a fresh token than connect: room enough for
+	// a loaded machine to reconnect in between.
 	mu.Lock()
 	expires = time.Now().Add(1500 * time.Millisecond)
 	mu.Unlock()
@@ -322,4 +344,298 @@ func containsStatus(list []Status, s Status) bool {
 		}
 	}
 	return false
+}
+
+// fakeConn is a connection the test plays the server of.
+type fakeConn struct {
+	url    string
+	sent   chan []byte // what the socket sent
+	recv   chan []byte // what the server sends
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newFakeConn(url string) *fakeConn {
+	return &fakeConn{url: url, sent: make(chan []byte, 100), recv: make(chan []byte, 100), closed: make(chan struct{})}
+}
+
+func (c *fakeConn) Send(ctx context.Context, b []byte) error {
+	select {
+	case <-c.closed:
+		return errors.New("closed")
+	case c.sent <- b:
+		return nil
+	}
+}
+
+func (c *fakeConn) Recv(ctx context.Context) ([]byte, error) {
+	select {
+	case <-c.closed:
+		return nil, errors.New("closed")
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case b := <-c.recv:
+		return b, nil
+	}
+}
+
+func (c *fakeConn) Close(int, string) error {
+	c.once.Do(func() { close(c.closed) })
+	return nil
+}
+
+func (c *fakeConn) isClosed() bool {
+	select {
+	case <-c.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// nextReauth waits for the socket's reauth frame on c, skipping pings.
+func (c *fakeConn) nextReauth(t *testing.T) wall.ClientFrame {
+	t.Helper()
+	timeout := time.After(10 * time.Second) // a hang guard only
+	for {
+		select {
+		case b := <-c.sent:
+			var f wall.ClientFrame
+			if err := json.Unmarshal(b, &f); err != nil {
+				t.Fatalf("frame %s: %v", b, err)
+			}
+			if f.Action == wall.ActionReauth {
+				return f
+			}
+		case <-timeout:
+			t.Fatal("no reauth frame")
+		}
+	}
+}
+
+// reauthSocket runs a socket over fake connections whose first token expires
+// soon and whose later ones last an hour; it returns the dials and the frames
+// handed to OnFrame.
+func reauthSocket(t *testing.T) (dials chan *fakeConn, heard chan Frame, firstExpiry time.Time) {
+	dials = make(chan *fakeConn, 10)
+	heard = make(chan Frame, 100)
+	var mu sync.Mutex
+	n := 0
+	firstExpiry = time.Now().Add(1200 * time.Millisecond)
+	s := &Socket{
+		URL: "ws://wall.test/ws",
+		Dial: func(_ context.Context, url string) (Conn, error) {
+			c := newFakeConn(url)
+			dials <- c
+			return c, nil
+		},
+		Token: func(context.Context) (string, time.Time, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			n++
+			if n == 1 {
+				return "tok-1", firstExpiry, nil
+			}
+			return fmt.Sprintf("tok-%d", n), time.Now().Add(time.Hour), nil
+		},
+		Backoff:       Backoff{Min: time.Millisecond, Max: 5 * time.Millisecond},
+		RenewBefore:   time.Second, // renews 200 ms after connecting
+		ReauthTimeout: 300 * time.Millisecond,
+		OnFrame:       func(f Frame) { heard <- f },
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return dials, heard, firstExpiry
+}
+
+func nextDial(t *testing.T, dials <-chan *fakeConn) *fakeConn {
+	t.Helper()
+	select {
+	case c := <-dials:
+		return c
+	case <-time.After(10 * time.Second): // a hang guard only
+		t.Fatal("no connection")
+		return nil
+	}
+}
+
+// TestSocketReauthsInPlace: before its token expires the socket hands the
+// open connection a fresh one, and the connection outlives the old token.
+func TestSocketReauthsInPlace(t *testing.T) {
+	dials, heard, firstExpiry := reauthSocket(t)
+	c := nextDial(t, dials)
+	if !strings.HasSuffix(c.url, "token=tok-1") {
+		t.Fatalf("dialed %s", c.url)
+	}
+	f := c.nextReauth(t)
+	if f.Token != "tok-2" || f.RequestID == "" || len(f.RequestID) > wall.MaxRequestIDLength {
+		t.Fatalf("reauth %+v", f)
+	}
+	c.recv <- wall.ReauthedFrame(f.RequestID, time.Now().Add(time.Hour).Unix())
+
+	// Past the old token's expiry (and the reauth timeout) the connection is
+	// the same, and it still delivers.
+	time.Sleep(time.Until(firstExpiry) + 300*time.Millisecond)
+	p := wall.Post{ID: wall.NewID(time.Now()), Author: "a", Text: "still here", CreatedAt: time.Now()}
+	c.recv <- wall.PostFrame(p)
+	for got := range heard {
+		if got.Type == wall.FrameReauthed {
+			t.Fatal("the reauthed answer was handed on as a frame")
+		}
+		if got.Type == wall.FramePost {
+			break
+		}
+	}
+	if c.isClosed() || len(dials) != 0 {
+		t.Fatalf("reconnected (closed %v, %d dials) although the reauth succeeded", c.isClosed(), len(dials))
+	}
+}
+
+// TestSocketReconnectsWhenReauthFails: a refused or unanswered reauth ends
+// the connection, and the socket reconnects with the fresh token, never
+// handing the refusal on as if it were about a post.
+func TestSocketReconnectsWhenReauthFails(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		answer func(requestID string) []byte // nil: no answer
+	}{
+		{"refused", func(r string) []byte {
+			return wall.ErrorFrame(r, wall.Errorf(wall.EUNAUTHORIZED, "The token is not valid."))
+		}},
+		{"unanswered", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dials, heard, _ := reauthSocket(t)
+			c := nextDial(t, dials)
+			f := c.nextReauth(t)
+			if tc.answer != nil {
+				c.recv <- tc.answer(f.RequestID)
+			}
+			again := nextDial(t, dials)
+			if !c.isClosed() {
+				t.Fatal("the old connection was left open")
+			}
+			if strings.HasSuffix(again.url, "token=tok-1") {
+				t.Fatalf("reconnected with the old token: %s", again.url)
+			}
+			select {
+			case got := <-heard:
+				t.Fatalf("frame handed on: %+v", got)
+			default:
+			}
+		})
+	}
+}
+
+// listingStorage is a storage that lists its keys, as the browser's does;
+// every call yields first, so that tabs sharing it interleave.
+type listingStorage struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+func (s *listingStorage) Get(k string, v any) error {
+	runtime.Gosched()
+	s.mu.Lock()
+	b, ok := s.m[k]
+	s.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	return json.Unmarshal(b, v)
+}
+
+func (s *listingStorage) Set(k string, v any) error {
+	runtime.Gosched()
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[k] = b
+	return nil
+}
+
+func (s *listingStorage) Del(k string) {
+	runtime.Gosched()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, k)
+}
+
+func (s *listingStorage) ForEach(f func(string)) {
+	s.mu.Lock()
+	keys := slices.Collect(maps.Keys(s.m))
+	s.mu.Unlock()
+	for _, k := range keys {
+		f(k)
+	}
+}
+
+// TestOutboxSharedByTabs: two tabs adding, failing and acking posts at once
+// over one storage lose none of each other's (one list, read, changed and
+// written back by each, lost posts to the other tab's writes).
+func TestOutboxSharedByTabs(t *testing.T) {
+	store := &listingStorage{m: map[string][]byte{}}
+	// A list an earlier version kept becomes one key per post.
+	legacy := Pending{RequestID: "legacy", Text: "kept before", CreatedAt: time.Now().Add(-time.Hour)}
+	_ = store.Set("postwall.outbox.sub-alice", []Pending{legacy})
+	tabs := []*Outbox{OpenOutbox(store, "sub-alice"), OpenOutbox(store, "sub-alice")}
+	if items := tabs[1].Items(); len(items) != 1 || items[0].RequestID != legacy.RequestID || !items[0].CreatedAt.Equal(legacy.CreatedAt) {
+		t.Fatalf("the earlier list: %+v", items)
+	}
+
+	const perTab = 100
+	var wg sync.WaitGroup
+	added := make([][]Pending, len(tabs))
+	for i, ob := range tabs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range perTab {
+				p, err := ob.Add(fmt.Sprintf("tab %d post %d", i, n), time.Now())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				added[i] = append(added[i], p)
+				switch n % 3 {
+				case 1: // refused for now: kept, with the message
+					if _, dropped, ok, _ := ob.Fail(p.RequestID, wall.ERATELIMITED, "Slow down."); !ok || dropped {
+						t.Errorf("rate limited %s: ok %v dropped %v", p.RequestID, ok, dropped)
+					}
+				case 2: // acknowledged
+					if ok, _ := ob.Ack(p.RequestID); !ok {
+						t.Errorf("ack of %s found nothing", p.RequestID)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+
+	want := map[string]bool{"legacy": true}
+	for _, ps := range added {
+		for n, p := range ps {
+			if n%3 != 2 {
+				want[p.RequestID] = true
+			}
+		}
+	}
+	for _, ob := range tabs {
+		items := ob.Items()
+		got := map[string]bool{}
+		for _, p := range items {
+			got[p.RequestID] = true
+		}
+		if !maps.Equal(got, want) {
+			t.Fatalf("the outbox holds %d posts, want %d", len(got), len(want))
+		}
+		if !slices.IsSortedFunc(items, func(a, b Pending) int { return a.CreatedAt.Compare(b.CreatedAt) }) {
+			t.Fatal("not oldest first")
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,25 +28,69 @@ type Pending struct {
 // reconnect, or from another tab, stores it once (the server's idempotency).
 //
 // The outbox is per user: posts written by one person are never sent with the
-// next person's token. Every change reads storage first, so tabs that share
-// it do not undo each other's changes.
+// next person's token. Tabs share it: in a storage that can list its keys (the
+// browser's) each post has a key of its own under the user's prefix, so that
+// a tab adding or removing a post never rewrites another's; elsewhere the
+// posts are one list, read before every change.
 type Outbox struct {
-	store storage.Storage
-	key   string
-	mu    sync.Mutex
+	store  storage.Storage
+	key    string // the list, and (before one key per post) where posts were kept
+	prefix string // one key per post: prefix + requestId
+	mu     sync.Mutex
+}
+
+// keyLister is a storage that can list its keys, as the browser's can.
+type keyLister interface {
+	ForEach(f func(key string))
 }
 
 // OpenOutbox returns the outbox of the user with the given subject.
 func OpenOutbox(store storage.Storage, sub string) *Outbox {
-	return &Outbox{store: store, key: "postwall.outbox." + sub}
+	o := &Outbox{store: store, key: "postwall.outbox." + sub, prefix: "postwall.outbox." + sub + "."}
+	if o.perPost() {
+		// Posts kept by an earlier version, as one list: one key each now.
+		var legacy []Pending
+		if err := store.Get(o.key, &legacy); err == nil && len(legacy) > 0 {
+			for _, p := range legacy {
+				if store.Set(o.prefix+p.RequestID, p) != nil {
+					return o // full: leave the list where it is, still read
+				}
+			}
+		}
+		store.Del(o.key)
+	}
+	return o
+}
+
+func (o *Outbox) perPost() bool {
+	_, ok := o.store.(keyLister)
+	return ok
 }
 
 func (o *Outbox) read() []Pending {
 	var items []Pending
 	if err := o.store.Get(o.key, &items); err != nil {
-		return nil // unreadable: start afresh rather than block sending
+		items = nil // unreadable: start afresh rather than block sending
 	}
-	return items
+	if !o.perPost() {
+		return items
+	}
+	o.store.(keyLister).ForEach(func(k string) {
+		if !strings.HasPrefix(k, o.prefix) {
+			return
+		}
+		var p Pending
+		if err := o.store.Get(k, &p); err == nil && p.RequestID != "" {
+			items = append(items, p)
+		}
+	})
+	slices.SortStableFunc(items, func(a, b Pending) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.RequestID, b.RequestID)
+	})
+	return slices.CompactFunc(items, func(a, b Pending) bool { return a.RequestID == b.RequestID })
 }
 
 func (o *Outbox) write(items []Pending) error {
@@ -57,6 +102,53 @@ func (o *Outbox) write(items []Pending) error {
 		return fmt.Errorf("keeping the outbox: %w", err)
 	}
 	return nil
+}
+
+// put keeps p: in its own key, or in the list.
+func (o *Outbox) put(p Pending) error {
+	if !o.perPost() {
+		items := o.read()
+		if i := slices.IndexFunc(items, func(q Pending) bool { return q.RequestID == p.RequestID }); i >= 0 {
+			items[i] = p
+		} else {
+			items = append(items, p)
+		}
+		return o.write(items)
+	}
+	if err := o.store.Set(o.prefix+p.RequestID, p); err != nil {
+		return fmt.Errorf("keeping the outbox: %w", err)
+	}
+	return nil
+}
+
+// remove drops the post with requestID; false if it was not pending.
+func (o *Outbox) remove(requestID string) (bool, error) {
+	if !o.perPost() {
+		items := o.read()
+		n := len(items)
+		items = slices.DeleteFunc(items, func(p Pending) bool { return p.RequestID == requestID })
+		if len(items) == n {
+			return false, nil
+		}
+		return true, o.write(items)
+	}
+	var p Pending
+	if err := o.store.Get(o.prefix+requestID, &p); err != nil || p.RequestID == "" {
+		// Perhaps still in a list an earlier version kept (storage was full
+		// when it was to be split).
+		var items []Pending
+		if o.store.Get(o.key, &items) != nil {
+			return false, nil
+		}
+		n := len(items)
+		items = slices.DeleteFunc(items, func(p Pending) bool { return p.RequestID == requestID })
+		if len(items) == n {
+			return false, nil
+		}
+		return true, o.write(items)
+	}
+	o.store.Del(o.prefix + requestID)
+	return true, nil
 }
 
 // NewRequestID draws a requestId: 22 characters, well inside the contract's 64.
@@ -75,7 +167,7 @@ func (o *Outbox) Add(text string, now time.Time) (Pending, error) {
 	p := Pending{RequestID: NewRequestID(), Text: text, CreatedAt: now}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return p, o.write(append(o.read(), p))
+	return p, o.put(p)
 }
 
 // Items returns the pending posts, oldest first.
@@ -90,13 +182,7 @@ func (o *Outbox) Items() []Pending {
 func (o *Outbox) Ack(requestID string) (bool, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	items := o.read()
-	n := len(items)
-	items = slices.DeleteFunc(items, func(p Pending) bool { return p.RequestID == requestID })
-	if len(items) == n {
-		return false, nil
-	}
-	return true, o.write(items)
+	return o.remove(requestID)
 }
 
 // Retryable reports whether an error code may go away by itself, so the post
@@ -116,26 +202,17 @@ func (o *Outbox) Fail(requestID, code, message string) (p Pending, dropped, ok b
 	if i < 0 {
 		return Pending{}, false, false, nil
 	}
-	items[i].Code, items[i].Message = code, message
 	p = items[i]
+	p.Code, p.Message = code, message
 	if Retryable(code) {
-		return p, false, true, o.write(items)
+		return p, false, true, o.put(p)
 	}
-	return p, true, true, o.write(slices.Delete(items, i, i+1))
+	_, err = o.remove(requestID)
+	return p, true, true, err
 }
 
 // Discard removes a pending post the user gave up on.
 func (o *Outbox) Discard(requestID string) error {
 	_, err := o.Ack(requestID)
 	return err
-}
-
-// Frames are the sendpost frames of every pending post, oldest first: what to
-// send on every (re)connect.
-func (o *Outbox) Frames() [][]byte {
-	var frames [][]byte
-	for _, p := range o.Items() {
-		frames = append(frames, SendPostFrame(p.RequestID, p.Text))
-	}
-	return frames
 }

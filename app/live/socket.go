@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/postwall/postwall/backend/wall"
 )
 
 // Conn is one open WebSocket carrying text frames.
@@ -52,9 +54,14 @@ const (
 	// DefaultPingEvery keeps the connection well inside API Gateway's
 	// 10-minute idle timeout.
 	DefaultPingEvery = 4 * time.Minute
-	// DefaultRenewBefore: reconnect with a fresh token this long before the
-	// one the connection was opened with expires.
+	// DefaultRenewBefore: hand the connection a fresh token (reauth) this
+	// long before its current one expires.
 	DefaultRenewBefore = time.Minute
+	// DefaultReauthTimeout: a reauth unanswered this long is given up, and
+	// the socket reconnects with the fresh token instead.
+	DefaultReauthTimeout = 10 * time.Second
+	// minRenewRetry spaces renewals while no fresher token can be had.
+	minRenewRetry = time.Second
 	// stableAfter: a connection that lasted this long resets the backoff.
 	stableAfter = 10 * time.Second
 )
@@ -67,7 +74,9 @@ type Socket struct {
 	Backoff     Backoff
 	PingEvery   time.Duration // 0: DefaultPingEvery
 	RenewBefore time.Duration // 0: DefaultRenewBefore
-	Now         func() time.Time
+	// ReauthTimeout: 0 is DefaultReauthTimeout.
+	ReauthTimeout time.Duration
+	Now           func() time.Time
 
 	OnStatus func(Status)
 	// OnOpen runs in its own goroutine after every successful connect, with a
@@ -118,7 +127,7 @@ func (s *Socket) Wake() {
 	}
 }
 
-// errRenew ends a connection whose token is about to expire.
+// errRenew ends a connection whose token could not be renewed in place.
 var errRenew = errors.New("renewing the token")
 
 // Run connects and reconnects until ctx ends.
@@ -211,17 +220,50 @@ func (s *Socket) connectOnce(ctx context.Context, attempt *int) error {
 	if renewBefore <= 0 {
 		renewBefore = DefaultRenewBefore
 	}
+	reauthTimeout := s.ReauthTimeout
+	if reauthTimeout <= 0 {
+		reauthTimeout = DefaultReauthTimeout
+	}
 	// Renew a minute before expiry; a token already inside that minute (no
 	// fresher one could be had) renews halfway to its expiry, and the backoff
-	// spaces further tries, so an offline refresh never spins.
-	left := expires.Sub(s.now())
-	renewIn := left - renewBefore
-	if renewIn <= 0 {
-		renewIn = left / 2
+	// spaces further connects, so an offline refresh never spins.
+	renewAfter := func() time.Duration {
+		left := expires.Sub(s.now())
+		if left-renewBefore > 0 {
+			return left - renewBefore
+		}
+		return max(0, left/2)
+	}
+	if expires.Sub(s.now()) <= renewBefore {
 		*attempt = max(*attempt, 1)
 	}
-	renew := time.NewTimer(max(0, renewIn))
+	renew := time.NewTimer(renewAfter())
 	defer renew.Stop()
+
+	// A renewal asks for a token off the loop (a refresh may take a while
+	// on a slow network) and hands it to the connection with reauth.
+	type fresh struct {
+		token   string
+		expires time.Time
+		err     error
+	}
+	tokens := make(chan fresh, 1)
+	var reauth struct {
+		id      string // the pending reauth's requestId; "" when none
+		token   string
+		expires time.Time
+		timer   *time.Timer
+		expired <-chan time.Time
+	}
+	defer func() {
+		if reauth.timer != nil {
+			reauth.timer.Stop()
+		}
+	}()
+	endReauth := func() {
+		reauth.timer.Stop()
+		reauth.id, reauth.expired = "", nil
+	}
 
 	for {
 		select {
@@ -233,7 +275,22 @@ func (s *Socket) connectOnce(ctx context.Context, attempt *int) error {
 			return err
 		case b := <-frames:
 			f, err := ParseFrame(b)
-			if err == nil && s.OnFrame != nil {
+			if err != nil {
+				continue
+			}
+			if reauth.id != "" && f.RequestID == reauth.id {
+				endReauth()
+				if f.Type != wall.FrameReauthed {
+					// Refused: a new connection with a fresh token is the
+					// way left before the server closes this one.
+					_ = conn.Close(1000, "renewing the token")
+					return errRenew
+				}
+				token, expires = reauth.token, reauth.expires
+				renew.Reset(renewAfter())
+				continue
+			}
+			if s.OnFrame != nil {
 				s.OnFrame(f)
 			}
 		case <-ping.C:
@@ -242,6 +299,30 @@ func (s *Socket) connectOnce(ctx context.Context, attempt *int) error {
 				return err
 			}
 		case <-renew.C:
+			go func() {
+				t, exp, err := s.Token(connCtx)
+				tokens <- fresh{t, exp, err}
+			}()
+		case t := <-tokens:
+			if t.err != nil || t.token == token || !t.expires.After(expires) {
+				// No fresher token (offline, or not yet due): the current
+				// one serves until it expires; try again halfway there.
+				if left := expires.Sub(s.now()); left > 0 {
+					renew.Reset(max(minRenewRetry, left/2))
+					continue
+				}
+				_ = conn.Close(1000, "renewing the token")
+				return errRenew
+			}
+			reauth.id, reauth.token, reauth.expires = NewRequestID(), t.token, t.expires
+			if err := conn.Send(connCtx, ReauthFrame(reauth.id, t.token)); err != nil {
+				_ = conn.Close(1000, "")
+				return err
+			}
+			reauth.timer = time.NewTimer(reauthTimeout)
+			reauth.expired = reauth.timer.C
+		case <-reauth.expired:
+			reauth.id, reauth.expired = "", nil
 			_ = conn.Close(1000, "renewing the token")
 			return errRenew
 		}
