@@ -4,7 +4,11 @@
 // without an AWS account.
 //
 // dynalite is installed from npm into the repository's git-ignored .tools/node
-// folder (make test does this; see InstallCommand).
+// folder (make tools does this; see InstallCommand). Where it, or Node.js, is
+// missing, the tests that need it are skipped with a message saying how to
+// install it, so that go test ./... works on a fresh clone; with CI or
+// POSTWALL_REQUIRE_DYNALITE=1 in the environment they fail instead, so that a
+// run meant to be complete can never skip them silently.
 package dynalite
 
 import (
@@ -34,6 +38,10 @@ const Version = "4.0.0"
 // repository's root).
 const InstallCommand = "npm install --prefix .tools/node dynalite@" + Version
 
+// RequireEnv set to 1 (or CI set to anything, as CI services do) turns a
+// missing Node.js or dynalite from a skip into a failure.
+const RequireEnv = "POSTWALL_REQUIRE_DYNALITE"
+
 // EndpointEnv, when set, names the endpoint of a DynamoDB-compatible server that is
 // already running; Start then uses it instead of starting dynalite. Tests create
 // uniquely named tables, so they can share one server.
@@ -52,8 +60,8 @@ process.stdin.resume();
 `
 
 // Start starts an in-memory dynalite for the test and returns its endpoint
-// (http://127.0.0.1:PORT); it stops the server when the test ends. The test is
-// skipped when Node.js is missing, and fails when dynalite is not installed.
+// (http://127.0.0.1:PORT); it stops the server when the test ends. When Node.js
+// or dynalite is missing the test is skipped, or fails if Required.
 func Start(t testing.TB) (endpoint string) {
 	t.Helper()
 	if ep := os.Getenv(EndpointEnv); ep != "" {
@@ -61,11 +69,11 @@ func Start(t testing.TB) (endpoint string) {
 	}
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("dynalite: node is not on PATH; install Node.js (20 or later) to run the DynamoDB tests")
+		missing(t, "node is not on PATH; install Node.js (20 or later), then run make tools")
 	}
 	pkg, err := findPackage()
 	if err != nil {
-		t.Fatalf("dynalite: %v; install it at the repository's root with: %s", err, InstallCommand)
+		missing(t, fmt.Sprintf("%v; run make tools (or, at the repository's root: %s)", err, InstallCommand))
 	}
 
 	cmd := exec.Command(node, "-e", launcher, pkg)
@@ -127,6 +135,22 @@ func Start(t testing.TB) (endpoint string) {
 		t.Fatalf("dynalite: %v", err)
 	}
 	return endpoint
+}
+
+// Required reports whether the environment asks for every DynamoDB test to
+// run (see RequireEnv).
+func Required() bool {
+	return os.Getenv("CI") != "" || os.Getenv(RequireEnv) == "1"
+}
+
+// missing skips the test for want of a tool, or fails it when Required.
+func missing(t testing.TB, why string) {
+	t.Helper()
+	msg := "dynalite: " + why + "; the DynamoDB tests need it"
+	if Required() {
+		t.Fatalf("%s (failing, not skipping: CI or %s=1 is set)", msg, RequireEnv)
+	}
+	t.Skipf("%s (skipped; with CI or %s=1 set this fails)", msg, RequireEnv)
 }
 
 // NewClient returns a DynamoDB client for endpoint with dummy static
