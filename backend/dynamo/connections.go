@@ -18,9 +18,16 @@ import (
 const DefaultScanSegments = 4
 
 // connTimeLayout writes connectedAt and expiresAt: fixed width with
-// nanoseconds, so that string order is time order (the filter on expiresAt
-// compares strings) and times round-trip exactly.
+// nanoseconds, so that string order is time order and times round-trip exactly.
 const connTimeLayout = "2006-01-02T15:04:05.000000000Z"
+
+// expiredKept is how long a connection's item outlives its ExpiresAt before
+// DynamoDB's TTL may delete it. TTL deletion can come soon after the ttl, and
+// an item deleted before the sweeper (scheduled every minute) listed it
+// would leave its socket open, expired, and unknown to every broadcast: the
+// silent socket the contract rules out. An hour is many sweeps; by then API
+// Gateway has closed any connection anyway (2 hours at most).
+const expiredKept = time.Hour
 
 const (
 	attrSub         = "sub"
@@ -37,9 +44,10 @@ const (
 //
 // Every broadcast reads every connection, so the table is read with a parallel
 // Scan: there is no narrower key to query by, and a Scan of small items is the
-// cheapest read of all of them. Expired connections are skipped by a filter,
-// because TTL deletion is lazy and a connection past its expiry is closed by
-// API Gateway (or about to be) whether or not its item is still there.
+// cheapest read of all of them. Expired connections are listed too: API
+// Gateway does not close a socket when its token expires, so until the fan-out
+// or the sweeper closes it (wall.Fanout.CloseExpired) it must hear every
+// broadcast, and the sweeper finds it only through this list.
 type ConnectionStore struct {
 	Client   *dynamodb.Client
 	Table    string
@@ -61,8 +69,8 @@ func (s *ConnectionStore) PutConnection(ctx context.Context, c wall.Connection) 
 		attrUsername:    str(c.Username),
 		attrConnectedAt: str(c.ConnectedAt.UTC().Format(connTimeLayout)),
 		attrExpiresAt:   str(c.ExpiresAt.UTC().Format(connTimeLayout)),
-		// TTL counts whole seconds; rounding up never deletes a live item.
-		attrTTL: num(int64(math.Ceil(float64(c.ExpiresAt.UnixNano()) / 1e9))),
+		// TTL counts whole seconds; rounding up never shortens expiredKept.
+		attrTTL: num(int64(math.Ceil(float64(c.ExpiresAt.Add(expiredKept).UnixNano()) / 1e9))),
 	}
 	// Left out when unknown, rather than stored as empty strings.
 	if c.SourceIP != "" {
@@ -91,9 +99,8 @@ func (s *ConnectionStore) DeleteConnection(ctx context.Context, id string) error
 	return nil
 }
 
-// ListConnections implements wall.ConnectionStore.
+// ListConnections implements wall.ConnectionStore: every item, expired or not.
 func (s *ConnectionStore) ListConnections(ctx context.Context) ([]wall.Connection, error) {
-	now := time.Unix(0, 0)
 	segments := s.Segments
 	if segments <= 0 {
 		segments = DefaultScanSegments
@@ -109,7 +116,7 @@ func (s *ConnectionStore) ListConnections(ctx context.Context) ([]wall.Connectio
 	)
 	for seg := range segments {
 		wg.Go(func() {
-			got, err := s.scanSegment(ctx, int32(seg), int32(segments), now)
+			got, err := s.scanSegment(ctx, int32(seg), int32(segments))
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -129,19 +136,16 @@ func (s *ConnectionStore) ListConnections(ctx context.Context) ([]wall.Connectio
 	return conns, nil
 }
 
-func (s *ConnectionStore) scanSegment(ctx context.Context, segment, total int32, now time.Time) ([]wall.Connection, error) {
+func (s *ConnectionStore) scanSegment(ctx context.Context, segment, total int32) ([]wall.Connection, error) {
 	var (
 		conns []wall.Connection
 		start map[string]types.AttributeValue
 	)
 	for {
 		out, err := s.Client.Scan(ctx, &dynamodb.ScanInput{
-			TableName:                 aws.String(s.Table),
-			Segment:                   aws.Int32(segment),
-			TotalSegments:             aws.Int32(total),
-			FilterExpression:          aws.String("#expiresAt > :now"),
-			ExpressionAttributeNames:  map[string]string{"#expiresAt": attrExpiresAt},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":now": str(now.UTC().Format(connTimeLayout))},
+			TableName:     aws.String(s.Table),
+			Segment:       aws.Int32(segment),
+			TotalSegments: aws.Int32(total),
 			// Strongly consistent, so a connection made just before a post is
 			// stored hears about it (its own catch-up read may have run already).
 			ConsistentRead:    aws.Bool(true),

@@ -5,14 +5,30 @@
 //
 // Three tables, all on-demand:
 //
-//	posts        pk (S) + sk (S). Posts: pk="FEED", sk=post id. Idempotency
-//	             records: pk="REQ#"+requestKey, sk="REQ", ttl. Its stream
-//	             (NEW_AND_OLD_IMAGES) drives the fan-out.
-//	connections  id (S); ttl = expiresAt in epoch seconds.
+//	posts        pk (S) + sk (S); its stream (NEW_AND_OLD_IMAGES) drives the
+//	             fan-out, decoded by StreamChange.
+//	             - pk="FEED", sk=post id: a post (id, author, authorSub, text,
+//	               createdAt, replyCount, likeCount, req = its request key),
+//	               or a tombstone at the same key (deleted=true, ttl): a
+//	               deleted post (its attributes kept, delReq = the delete's
+//	               request key) or a void (void=true: an id a repair gave up).
+//	             - pk="REQ#"+requestKey, sk="REQ", ttl: a sendpost's
+//	               idempotency record, holding its post.
+//	             - pk="DEL#"+requestKey, sk="DEL", ttl: a deletepost's
+//	               idempotency record, holding the post as it was.
+//	connections  id (S); ttl = expiresAt + 1 hour, in epoch seconds.
 //	limits       pk (S) = "RL#"+key+"#"+window start; ttl.
 //
-// Nothing here uses transactions: every multi-item operation is ordered so that
-// a crash between its writes leaves a state that a retry repairs.
+// TTLs: REQ and DEL records live RequestTTL (24 hours) from their write;
+// tombstones RequestTTL + 1 hour from the delete, so they outlive every REQ
+// record that could name them; connections an hour past their expiry, so the
+// sweeper still finds (and closes) them; rate windows one window past their end.
+// Nothing relies on TTL deletion, which lags by up to days: a REQ or DEL record
+// past its ttl counts as absent.
+//
+// Nothing here uses transactions (dynalite has none): every multi-item
+// operation is ordered so that a crash between its writes leaves a state that
+// a retry repairs.
 package dynamo
 
 import (
@@ -132,6 +148,8 @@ func str(v string) types.AttributeValue { return &types.AttributeValueMemberS{Va
 func num(n int64) types.AttributeValue {
 	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
 }
+
+func boolean(v bool) types.AttributeValue { return &types.AttributeValueMemberBOOL{Value: v} }
 
 func getString(item map[string]types.AttributeValue, name string) string {
 	if v, ok := item[name].(*types.AttributeValueMemberS); ok {

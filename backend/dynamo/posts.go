@@ -2,6 +2,7 @@ package dynamo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -22,24 +23,51 @@ const (
 	// human-typed posts needs; past it, the plan is time-bucketed partitions
 	// ("FEED#2024-06") read newest bucket first.
 	FeedPK = "FEED"
-	// RequestPKPrefix starts the partition key of an idempotency record. One
-	// item per request key, so "was this request already stored?" is a single
-	// conditional write, not a query.
+	// RequestPKPrefix starts the partition key of a sendpost's idempotency
+	// record. One item per request key, so "was this request already stored?"
+	// is a single conditional write, not a query.
 	RequestPKPrefix = "REQ#"
 	// requestSK is the constant sort key of idempotency records: the table has a
 	// composite key, and these items need no second dimension.
 	requestSK = "REQ"
+	// DeletePKPrefix starts the partition key of a deletepost's idempotency
+	// record (a DEL record), which holds the post as it was when deleted. Apart
+	// from REQ# so that the two kinds of record can never be mistaken for each
+	// other, by this package or by whoever reads the stream.
+	DeletePKPrefix = "DEL#"
+	deleteSK       = "DEL"
 
-	attrID        = "id"
-	attrAuthor    = "author"
-	attrText      = "text"
-	attrCreatedAt = "createdAt"
-	attrRequest   = "req"     // on a FEED item: the request key that stored it
-	attrDeleted   = "deleted" // on a REQ record: its post was deleted
+	attrID         = "id"
+	attrAuthor     = "author"
+	attrAuthorSub  = "authorSub" // absent on posts stored before subjects were kept
+	attrText       = "text"
+	attrCreatedAt  = "createdAt"
+	attrReplyCount = "replyCount" // a number; absent means 0
+	attrLikeCount  = "likeCount"  // a number; absent means 0
+	attrRequest    = "req"        // on a FEED item: the request key that stored it
+	// attrDeleted on a FEED item makes it a tombstone. On a REQ record it is
+	// the mark of the design before tombstones (its post was deleted and its
+	// FEED item removed); such records are still honoured until they expire.
+	attrDeleted = "deleted"
+	// attrDeleteRequest, on the tombstone of a deleted post: the key of the
+	// delete request that made it, so that request's retry can still answer.
+	attrDeleteRequest = "delReq"
+	// attrVoid marks a tombstone at an id that was never listed: a repair of an
+	// old request claimed it before giving the post a fresh id.
+	attrVoid = "void"
 )
 
 // DefaultRequestTTL is how long a requestId is remembered.
 const DefaultRequestTTL = 24 * time.Hour
+
+// tombstoneMargin is how much longer than RequestTTL a tombstone is kept: the
+// clocks of different Lambda instances differ a little, and a tombstone that
+// went first would let a late retry of its post's request bring it back.
+const tombstoneMargin = time.Hour
+
+// repairRounds bounds how often a repair looks again after another writer
+// changed the items under it; each round needs such a concurrent change.
+const repairRounds = 4
 
 // PostStore is wall.PostStore on the posts table.
 //
@@ -49,18 +77,33 @@ const DefaultRequestTTL = 24 * time.Hour
 //
 //  1. the REQ record, holding the whole post, on condition that no live record
 //     exists for the request key. This write decides which post a request key
-//     stands for, once and for all.
-//  2. the FEED item, on condition that it does not exist yet.
+//     stands for (until a repair, below, replaces it).
+//  2. the FEED item, on condition that no item exists at its key.
 //
-// A retry whose first write fails reads the REQ record and puts its FEED item
-// again: after a crash between 1 and 2 this restores the post, and in every
-// other case the condition makes it a no-op (so no duplicate stream record
-// either). Either way the retry answers the same post.
+// A retry (CreatePost whose first write fails, or PostByRequest) reads the REQ
+// record and finishes the write if the FEED item is missing. A post must be
+// listed within wall.MaxVisibilityDelay of its createdAt or not at all, so a
+// record older than that is not finished under its own id: the repair first
+// puts a void tombstone at the old id (so the first attempt's FEED put, if it
+// was only slow, stores nothing), then moves the REQ record to a fresh id on
+// condition that it still names the old one (so concurrent repairs agree on
+// one post), then puts that post's FEED item.
+//
+// Deleting a post replaces its FEED item by a tombstone at the same key rather
+// than removing it: the FEED put's condition "attribute_not_exists(pk)" then
+// refuses a retry that read the REQ record before the delete, which a removed
+// item would let in (the post would come back). Tombstones keep the post's
+// attributes, so a delete retried after a crash can still answer the post as
+// it was; they expire (ttl) RequestTTL + tombstoneMargin after the delete,
+// when no REQ record that names them can be live any more. ListPosts filters
+// them out.
 type PostStore struct {
 	Client     *dynamodb.Client
 	Table      string
 	RequestTTL time.Duration    // 0: DefaultRequestTTL
 	Now        func() time.Time // nil: time.Now
+
+	ids wall.IDSource // fresh ids for repairs of old requests
 }
 
 var _ wall.PostStore = (*PostStore)(nil)
@@ -77,8 +120,19 @@ func (s *PostStore) now() time.Time {
 	return time.Now()
 }
 
+func (s *PostStore) requestTTL() time.Duration {
+	if s.RequestTTL > 0 {
+		return s.RequestTTL
+	}
+	return DefaultRequestTTL
+}
+
 func requestKeyOf(requestKey string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{attrPK: str(RequestPKPrefix + requestKey), attrSK: str(requestSK)}
+}
+
+func deleteKeyOf(requestKey string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{attrPK: str(DeletePKPrefix + requestKey), attrSK: str(deleteSK)}
 }
 
 func feedKeyOf(id string) map[string]types.AttributeValue {
@@ -87,9 +141,10 @@ func feedKeyOf(id string) map[string]types.AttributeValue {
 
 // CreatePost implements wall.PostStore.
 func (s *PostStore) CreatePost(ctx context.Context, requestKey string, p wall.Post) (wall.Post, bool, error) {
-	ttl := s.RequestTTL
-	if ttl <= 0 {
-		ttl = DefaultRequestTTL
+	// Checked here rather than left to the SDK: that no write starts past the
+	// deadline is what bounds the time from a post's id to its visibility.
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return wall.Post{}, false, fmt.Errorf("store post %s: %w", p.ID, context.DeadlineExceeded)
 	}
 	// Two rounds at most: the second only runs when the record that blocked the
 	// first write vanished before it could be read (TTL deleted it in between).
@@ -98,7 +153,7 @@ func (s *PostStore) CreatePost(ctx context.Context, requestKey string, p wall.Po
 		item := postAttributes(p)
 		item[attrPK] = str(RequestPKPrefix + requestKey)
 		item[attrSK] = str(requestSK)
-		item[attrTTL] = num(now.Add(ttl).Unix())
+		item[attrTTL] = num(now.Add(s.requestTTL()).Unix())
 		_, err := s.Client.PutItem(ctx, &dynamodb.PutItemInput{
 			TableName: aws.String(s.Table),
 			Item:      item,
@@ -109,13 +164,18 @@ func (s *PostStore) CreatePost(ctx context.Context, requestKey string, p wall.Po
 			ExpressionAttributeNames:  map[string]string{"#ttl": attrTTL},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(now.Unix())},
 		})
-		if err == nil {
-			if err := s.putFeedItem(ctx, requestKey, p); err != nil {
+		created := err == nil
+		if created {
+			placed, err := s.putFeedItem(ctx, requestKey, p)
+			if err != nil {
 				return wall.Post{}, false, err
 			}
-			return p, true, nil
-		}
-		if !conditionFailed(err) {
+			if placed {
+				return p, true, nil
+			}
+			// A repair of this very request took the FEED key between our
+			// two writes; the record says what became of the post.
+		} else if !conditionFailed(err) {
 			return wall.Post{}, false, fmt.Errorf("store request record: %w", err)
 		}
 
@@ -126,78 +186,247 @@ func (s *PostStore) CreatePost(ctx context.Context, requestKey string, p wall.Po
 		if !found {
 			continue
 		}
-		// A post deleted by its author stays deleted: its record is kept (and
-		// marked) precisely so that a late retry neither re-creates it under a
-		// new id nor restores it here.
-		if !rec.deleted {
-			if err := s.putFeedItem(ctx, requestKey, rec.post); err != nil {
-				return wall.Post{}, false, err
-			}
-		}
-		return rec.post, false, nil
+		stored, err := s.finish(ctx, requestKey, rec)
+		return stored, created, err
 	}
 	return wall.Post{}, false, fmt.Errorf("store request record %q: it keeps vanishing", requestKey)
 }
 
-// putFeedItem puts p's FEED item unless it is already there. The condition
-// makes the repair after a crash idempotent, and keeps a repeated put from
-// emitting a second stream record (and so a second broadcast).
-func (s *PostStore) putFeedItem(ctx context.Context, requestKey string, p wall.Post) error {
-	item := postAttributes(p)
-	item[attrPK] = str(FeedPK)
-	item[attrSK] = str(p.ID)
-	item[attrRequest] = str(requestKey)
-	_, err := s.Client.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:           aws.String(s.Table),
-		Item:                item,
-		ConditionExpression: aws.String("attribute_not_exists(pk)"),
-	})
-	if err != nil && !conditionFailed(err) {
-		return fmt.Errorf("store post %s: %w", p.ID, err)
-	}
-	return nil
-}
-
-type requestRecord struct {
-	post    wall.Post
-	deleted bool
-}
-
-// readRequest reads the live record of requestKey; found is false when there is
-// none or it has expired.
-func (s *PostStore) readRequest(ctx context.Context, requestKey string) (requestRecord, bool, error) {
-	out, err := s.Client.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(s.Table),
-		Key:       requestKeyOf(requestKey),
-		// Strongly consistent: the record was usually written milliseconds ago.
-		ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return requestRecord{}, false, fmt.Errorf("read request record: %w", err)
-	}
-	if out.Item == nil {
-		return requestRecord{}, false, nil
-	}
-	if ttl, ok := getInt(out.Item, attrTTL); ok && ttl < s.now().Unix() {
-		return requestRecord{}, false, nil
-	}
-	p, err := decodePost(out.Item)
-	if err != nil {
-		return requestRecord{}, false, fmt.Errorf("request record: %w", err)
-	}
-	return requestRecord{post: p, deleted: getBool(out.Item, attrDeleted)}, true, nil
-}
-
-// PostByRequest implements wall.PostStore.
+// PostByRequest implements wall.PostStore. It finishes an interrupted write
+// before it answers: the service answers a repeated requestId from here alone
+// (before the rate limit), so this is the retry that must repair.
 func (s *PostStore) PostByRequest(ctx context.Context, requestKey string) (wall.Post, error) {
 	rec, found, err := s.readRequest(ctx, requestKey)
 	if err != nil {
 		return wall.Post{}, err
 	}
 	if !found {
-		return wall.Post{}, wall.Errorf(wall.ENOTFOUND, "No post was stored for this request.")
+		return wall.Post{}, errNoRequest()
 	}
-	return rec.post, nil
+	return s.finish(ctx, requestKey, rec)
+}
+
+func errNoRequest() error {
+	return wall.Errorf(wall.ENOTFOUND, "No post was stored for this request.")
+}
+
+// finish makes sure the post of a REQ record is listed, or was deleted, and
+// returns it: under its own id while that is within wall.MaxVisibilityDelay of
+// its createdAt, else under a fresh one (see PostStore).
+func (s *PostStore) finish(ctx context.Context, requestKey string, rec requestRecord) (wall.Post, error) {
+	for range repairRounds {
+		if rec.deleted {
+			// A post deleted before tombstones: its FEED item is gone for good.
+			return rec.post, nil
+		}
+		state, err := s.feedState(ctx, rec.post.ID)
+		if err != nil {
+			return wall.Post{}, err
+		}
+		replace := state == feedVoid
+		switch {
+		case state == feedLive || state == feedDeleted:
+			return rec.post, nil
+		case state == feedAbsent && s.now().Sub(rec.post.CreatedAt) <= wall.MaxVisibilityDelay:
+			// A crash between the writes, or the first attempt still in
+			// flight: finish it under the same id, within the bound.
+			wctx, cancel := s.visibleBy(ctx, rec.post.CreatedAt)
+			placed, err := s.putFeedItem(wctx, requestKey, rec.post)
+			cancel()
+			if err != nil {
+				return wall.Post{}, err
+			}
+			if placed {
+				return rec.post, nil
+			}
+		case state == feedAbsent:
+			// Too late for this id. Claim it before replacing it, so that
+			// the first attempt's FEED put, if it was only slow, stores
+			// nothing: one request never lists two posts.
+			replace, err = s.voidFeedItem(ctx, rec.post.ID)
+			if err != nil {
+				return wall.Post{}, err
+			}
+		}
+		if replace {
+			fresh, done, err := s.supersede(ctx, requestKey, rec.post)
+			if err != nil || done {
+				return fresh, err
+			}
+		}
+		// Another writer changed the items under us: look again.
+		var found bool
+		rec, found, err = s.readRequest(ctx, requestKey)
+		if err != nil {
+			return wall.Post{}, err
+		}
+		if !found {
+			return wall.Post{}, errNoRequest()
+		}
+	}
+	return wall.Post{}, fmt.Errorf("finish request %q: its items keep changing", requestKey)
+}
+
+// supersede moves the REQ record from old to a fresh id and createdAt, on
+// condition that it still names old, and puts the fresh post's FEED item. done
+// is false when another repair moved the record first (or took the fresh key):
+// the record then says which post won.
+func (s *PostStore) supersede(ctx context.Context, requestKey string, old wall.Post) (fresh wall.Post, done bool, err error) {
+	now := s.now().UTC().Truncate(time.Millisecond)
+	fresh = old
+	fresh.ID, fresh.CreatedAt = s.ids.Next(now), now
+	wctx, cancel := s.visibleBy(ctx, now)
+	defer cancel()
+	_, err = s.Client.UpdateItem(wctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.Table),
+		Key:       requestKeyOf(requestKey),
+		// The ttl stays: a request is remembered RequestTTL from its first try.
+		UpdateExpression:         aws.String("SET #id = :id, #createdAt = :createdAt"),
+		ConditionExpression:      aws.String("#id = :old"),
+		ExpressionAttributeNames: map[string]string{"#id": attrID, "#createdAt": attrCreatedAt},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":id": str(fresh.ID), ":createdAt": str(wall.FormatTime(now)), ":old": str(old.ID),
+		},
+	})
+	if conditionFailed(err) {
+		return wall.Post{}, false, nil
+	}
+	if err != nil {
+		return wall.Post{}, false, fmt.Errorf("move request record to post %s: %w", fresh.ID, err)
+	}
+	placed, err := s.putFeedItem(wctx, requestKey, fresh)
+	if err != nil || !placed {
+		return wall.Post{}, false, err
+	}
+	return fresh, true, nil
+}
+
+// visibleBy bounds ctx by createdAt + wall.MaxVisibilityDelay on the store's
+// clock: a FEED put that cannot land by then must fail, not land late.
+func (s *PostStore) visibleBy(ctx context.Context, createdAt time.Time) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, createdAt.Add(wall.MaxVisibilityDelay).Sub(s.now()))
+}
+
+// putFeedItem puts p's FEED item unless an item (p's, or a tombstone) is
+// already at its key; placed reports whether it did. The condition makes the
+// repair after a crash idempotent, keeps a repeated put from emitting a second
+// stream record (and so a second broadcast), and never overwrites a tombstone.
+func (s *PostStore) putFeedItem(ctx context.Context, requestKey string, p wall.Post) (placed bool, err error) {
+	item := postAttributes(p)
+	item[attrPK] = str(FeedPK)
+	item[attrSK] = str(p.ID)
+	item[attrRequest] = str(requestKey)
+	_, err = s.Client.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:           aws.String(s.Table),
+		Item:                item,
+		ConditionExpression: aws.String("attribute_not_exists(pk)"),
+	})
+	if conditionFailed(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("store post %s: %w", p.ID, err)
+	}
+	return true, nil
+}
+
+// voidFeedItem puts a void tombstone at id unless an item is there; claimed
+// reports whether it did.
+func (s *PostStore) voidFeedItem(ctx context.Context, id string) (claimed bool, err error) {
+	item := feedKeyOf(id)
+	item[attrDeleted] = boolean(true)
+	item[attrVoid] = boolean(true)
+	item[attrTTL] = num(s.now().Add(s.requestTTL() + tombstoneMargin).Unix())
+	_, err = s.Client.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:           aws.String(s.Table),
+		Item:                item,
+		ConditionExpression: aws.String("attribute_not_exists(pk)"),
+	})
+	if conditionFailed(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("void post id %s: %w", id, err)
+	}
+	return true, nil
+}
+
+type feedItemState int
+
+const (
+	feedAbsent  feedItemState = iota
+	feedLive                  // a listed post
+	feedDeleted               // the tombstone of a deleted post
+	feedVoid                  // the tombstone of an id a repair gave up
+)
+
+func stateOf(item map[string]types.AttributeValue) feedItemState {
+	switch {
+	case item == nil:
+		return feedAbsent
+	case getBool(item, attrVoid):
+		return feedVoid
+	case getBool(item, attrDeleted):
+		return feedDeleted
+	}
+	return feedLive
+}
+
+func (s *PostStore) feedItem(ctx context.Context, id string) (map[string]types.AttributeValue, error) {
+	out, err := s.Client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(s.Table),
+		Key:            feedKeyOf(id),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read post %s: %w", id, err)
+	}
+	return out.Item, nil
+}
+
+func (s *PostStore) feedState(ctx context.Context, id string) (feedItemState, error) {
+	item, err := s.feedItem(ctx, id)
+	return stateOf(item), err
+}
+
+type requestRecord struct {
+	post    wall.Post
+	deleted bool // marked by the design before tombstones
+}
+
+// readRecord reads the live record at key; nil when there is none or it has
+// expired.
+func (s *PostStore) readRecord(ctx context.Context, key map[string]types.AttributeValue) (map[string]types.AttributeValue, error) {
+	out, err := s.Client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.Table),
+		Key:       key,
+		// Strongly consistent: the record was usually written milliseconds ago.
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if ttl, ok := getInt(out.Item, attrTTL); ok && ttl < s.now().Unix() {
+		return nil, nil
+	}
+	return out.Item, nil
+}
+
+// readRequest reads the live REQ record of requestKey; found is false when
+// there is none or it has expired.
+func (s *PostStore) readRequest(ctx context.Context, requestKey string) (requestRecord, bool, error) {
+	item, err := s.readRecord(ctx, requestKeyOf(requestKey))
+	if err != nil {
+		return requestRecord{}, false, fmt.Errorf("read request record: %w", err)
+	}
+	if item == nil {
+		return requestRecord{}, false, nil
+	}
+	p, err := decodePost(item)
+	if err != nil {
+		return requestRecord{}, false, fmt.Errorf("request record: %w", err)
+	}
+	return requestRecord{post: p, deleted: getBool(item, attrDeleted)}, true, nil
 }
 
 // ListPosts implements wall.PostStore with a Query on the FEED partition: never
@@ -219,20 +448,24 @@ func (s *PostStore) ListPosts(ctx context.Context, q wall.PostQuery) ([]wall.Pos
 	}
 	forward := q.After != ""
 
-	// Read one item more than the page: if it exists, there is a next page,
+	// Read one post more than the page: if it exists, there is a next page,
 	// and the cursor never points at an empty one.
 	want := q.Limit + 1
 	items := make([]map[string]types.AttributeValue, 0, want)
 	var start map[string]types.AttributeValue
+	limit := want
 	for {
 		out, err := s.Client.Query(ctx, &dynamodb.QueryInput{
-			TableName:                 aws.String(s.Table),
-			KeyConditionExpression:    aws.String(cond),
+			TableName:              aws.String(s.Table),
+			KeyConditionExpression: aws.String(cond),
+			// Tombstones stay in the partition until their ttl.
+			FilterExpression:          aws.String("attribute_not_exists(#deleted)"),
+			ExpressionAttributeNames:  map[string]string{"#deleted": attrDeleted},
 			ExpressionAttributeValues: values,
 			ScanIndexForward:          aws.Bool(forward),
-			// Limit bounds the items read; DynamoDB may still stop earlier, at
-			// 1 MB per response, hence the loop.
-			Limit:             aws.Int32(int32(want - len(items))),
+			// Limit bounds the items read before the filter, and DynamoDB may
+			// stop earlier still, at 1 MB per response: hence the loop.
+			Limit:             aws.Int32(int32(limit)),
 			ExclusiveStartKey: start,
 			// Strongly consistent, so a client catching up right after a
 			// post's broadcast reads that post too.
@@ -246,6 +479,14 @@ func (s *PostStore) ListPosts(ctx context.Context, q wall.PostQuery) ([]wall.Pos
 			break
 		}
 		start = out.LastEvaluatedKey
+		limit = want - len(items)
+		if int(out.ScannedCount) > len(out.Items) {
+			// Past a run of tombstones, read further ahead each round, so
+			// that many deletes in a row cost a few round trips, not one
+			// each. Items read past the page are only dropped: the cursor
+			// is a post id.
+			limit = min(max(limit, 2*int(out.ScannedCount)), 1000)
+		}
 	}
 
 	next := ""
@@ -264,99 +505,159 @@ func (s *PostStore) ListPosts(ctx context.Context, q wall.PostQuery) ([]wall.Pos
 	return posts, next, nil
 }
 
-// DeletePost implements wall.PostStore. The order of its writes keeps a
-// deleted post deleted across crashes and retries:
+// DeletePost implements wall.PostStore. Its writes, in order:
 //
-//  1. read the post (to answer not_found or forbidden, and to learn the request
-//     key that stored it);
-//  2. mark that request's record deleted, so a retried sendpost answers the old
-//     ack but no longer restores the post (see CreatePost);
-//  3. delete the FEED item on condition that it exists and the author is the
-//     caller: the condition, not the read, is what enforces author-only delete
-//     when requests race.
+//  1. the tombstone, replacing the FEED item in place (UpdateItem) on condition
+//     that it is a live post by the caller: the condition, not the read before
+//     it, is what enforces author-only delete when requests race. It records
+//     requestKey.
+//  2. with a request key, the DEL record holding the post as it was.
 //
-// A crash after 2 leaves the post visible and its record marked; the user's
-// retry of the delete completes it.
+// A refused delete writes nothing, so it is not remembered. A crash before 1
+// leaves nothing done; after 1, the retry finds its own tombstone (by the
+// request key on it), writes the DEL record and answers the same post.
 func (s *PostStore) DeletePost(ctx context.Context, requestKey, id string, by wall.Identity) (wall.Post, error) {
-	author := by.Username
-	out, err := s.Client.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:      aws.String(s.Table),
-		Key:            feedKeyOf(id),
-		ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return wall.Post{}, fmt.Errorf("read post %s: %w", id, err)
-	}
-	if err := checkDeletable(out.Item, author); err != nil {
-		return wall.Post{}, err
-	}
-
-	if req := getString(out.Item, attrRequest); req != "" {
-		_, err := s.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName:                 aws.String(s.Table),
-			Key:                       requestKeyOf(req),
-			UpdateExpression:          aws.String("SET #deleted = :true"),
-			ConditionExpression:       aws.String("attribute_exists(pk)"), // an expired record stays gone
-			ExpressionAttributeNames:  map[string]string{"#deleted": attrDeleted},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":true": &types.AttributeValueMemberBOOL{Value: true}},
-		})
-		if err != nil && !conditionFailed(err) {
-			return wall.Post{}, fmt.Errorf("mark request of post %s deleted: %w", id, err)
+	if requestKey != "" {
+		item, err := s.readRecord(ctx, deleteKeyOf(requestKey))
+		if err != nil {
+			return wall.Post{}, fmt.Errorf("read delete record: %w", err)
+		}
+		if item != nil {
+			return decodeRecordedPost(item)
 		}
 	}
-
-	del, err := s.Client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName:                 aws.String(s.Table),
-		Key:                       feedKeyOf(id),
-		ConditionExpression:       aws.String("attribute_exists(pk) AND #author = :author"),
-		ExpressionAttributeNames:  map[string]string{"#author": attrAuthor},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":author": str(author)},
-		ReturnValues:              types.ReturnValueAllOld,
-	})
-	if conditionFailed(err) {
-		// Someone else deleted it between the read and now; read again to
-		// answer with the right code.
-		again, rerr := s.Client.GetItem(ctx, &dynamodb.GetItemInput{
-			TableName: aws.String(s.Table), Key: feedKeyOf(id), ConsistentRead: aws.Bool(true),
-		})
-		if rerr != nil {
-			return wall.Post{}, fmt.Errorf("read post %s after a failed delete: %w", id, rerr)
-		}
-		if err := checkDeletable(again.Item, author); err != nil {
+	// Two rounds: the second only runs when the item changed between the read
+	// and the write, to answer with the right code.
+	for range 2 {
+		item, err := s.feedItem(ctx, id)
+		if err != nil {
 			return wall.Post{}, err
 		}
-		return wall.Post{}, fmt.Errorf("delete post %s: condition failed on a post the author may delete", id)
+		if requestKey != "" && stateOf(item) == feedDeleted && getString(item, attrDeleteRequest) == requestKey {
+			p, err := decodePost(item)
+			if err != nil {
+				return wall.Post{}, fmt.Errorf("tombstone of post %s: %w", id, err)
+			}
+			return s.rememberDelete(ctx, requestKey, p)
+		}
+		if err := checkDeletable(item, by); err != nil {
+			return wall.Post{}, err
+		}
+
+		set := "SET #deleted = :true, #ttl = :ttl"
+		names := map[string]string{"#deleted": attrDeleted, "#ttl": attrTTL, "#authorSub": attrAuthorSub, "#author": attrAuthor}
+		values := map[string]types.AttributeValue{
+			":true": boolean(true),
+			":ttl":  num(s.now().Add(s.requestTTL() + tombstoneMargin).Unix()),
+			":sub":  str(by.Sub),
+			":name": str(by.Username),
+		}
+		if requestKey != "" {
+			set += ", #delReq = :delReq"
+			names["#delReq"] = attrDeleteRequest
+			values[":delReq"] = str(requestKey)
+		}
+		out, err := s.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:        aws.String(s.Table),
+			Key:              feedKeyOf(id),
+			UpdateExpression: aws.String(set),
+			// wall.Post.OwnedBy, as a condition.
+			ConditionExpression: aws.String("attribute_exists(pk) AND attribute_not_exists(#deleted) AND " +
+				"(#authorSub = :sub OR (attribute_not_exists(#authorSub) AND #author = :name))"),
+			ExpressionAttributeNames:  names,
+			ExpressionAttributeValues: values,
+			ReturnValues:              types.ReturnValueAllOld,
+		})
+		if conditionFailed(err) {
+			continue
+		}
+		if err != nil {
+			return wall.Post{}, fmt.Errorf("delete post %s: %w", id, err)
+		}
+		p, err := decodePost(out.Attributes)
+		if err != nil {
+			return wall.Post{}, fmt.Errorf("deleted post %s: %w", id, err)
+		}
+		if requestKey == "" {
+			return p, nil
+		}
+		return s.rememberDelete(ctx, requestKey, p)
+	}
+	return wall.Post{}, fmt.Errorf("delete post %s: it keeps changing", id)
+}
+
+// rememberDelete writes the DEL record of requestKey and returns the post it
+// holds: p, or the post of a concurrent delete with the same key that wrote
+// its record first (a key names one delete).
+func (s *PostStore) rememberDelete(ctx context.Context, requestKey string, p wall.Post) (wall.Post, error) {
+	now := s.now()
+	item := postAttributes(p)
+	item[attrPK] = str(DeletePKPrefix + requestKey)
+	item[attrSK] = str(deleteSK)
+	item[attrTTL] = num(now.Add(s.requestTTL()).Unix())
+	_, err := s.Client.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                 aws.String(s.Table),
+		Item:                      item,
+		ConditionExpression:       aws.String("attribute_not_exists(pk) OR #ttl < :now"),
+		ExpressionAttributeNames:  map[string]string{"#ttl": attrTTL},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(now.Unix())},
+	})
+	if conditionFailed(err) {
+		first, err := s.readRecord(ctx, deleteKeyOf(requestKey))
+		if err != nil {
+			return wall.Post{}, fmt.Errorf("read delete record: %w", err)
+		}
+		if first == nil {
+			return wall.Post{}, errors.New("delete record vanished as it was being written")
+		}
+		return decodeRecordedPost(first)
 	}
 	if err != nil {
-		return wall.Post{}, fmt.Errorf("delete post %s: %w", id, err)
-	}
-	p, err := decodePost(del.Attributes)
-	if err != nil {
-		return wall.Post{}, fmt.Errorf("deleted post %s: %w", id, err)
+		return wall.Post{}, fmt.Errorf("store delete record of post %s: %w", p.ID, err)
 	}
 	return p, nil
 }
 
-func checkDeletable(item map[string]types.AttributeValue, author string) error {
-	if item == nil {
+func decodeRecordedPost(item map[string]types.AttributeValue) (wall.Post, error) {
+	p, err := decodePost(item)
+	if err != nil {
+		return wall.Post{}, fmt.Errorf("delete record: %w", err)
+	}
+	return p, nil
+}
+
+func checkDeletable(item map[string]types.AttributeValue, by wall.Identity) error {
+	if stateOf(item) != feedLive {
 		return wall.Errorf(wall.ENOTFOUND, "Post not found.")
 	}
-	if getString(item, attrAuthor) != author {
+	p, err := decodePost(item)
+	if err != nil {
+		return fmt.Errorf("post %s: %w", getString(item, attrSK), err)
+	}
+	if !p.OwnedBy(by) {
 		return wall.Errorf(wall.EFORBIDDEN, "Only the author may delete a post.")
 	}
 	return nil
 }
 
-// postAttributes are the attributes of p that FEED items and REQ records share.
-// createdAt is written as in the contract (RFC 3339, milliseconds, UTC), so the
-// stream handler can build frames from the raw image.
+// postAttributes are the attributes of p that FEED items, REQ and DEL records
+// share. createdAt is written as in the contract (RFC 3339, milliseconds,
+// UTC), so the stream handler can build frames from the raw image.
 func postAttributes(p wall.Post) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{
-		attrID:        str(p.ID),
-		attrAuthor:    str(p.Author),
-		attrText:      str(p.Text),
-		attrCreatedAt: str(wall.FormatTime(p.CreatedAt)),
+	item := map[string]types.AttributeValue{
+		attrID:         str(p.ID),
+		attrAuthor:     str(p.Author),
+		attrText:       str(p.Text),
+		attrCreatedAt:  str(wall.FormatTime(p.CreatedAt)),
+		attrReplyCount: num(int64(max(p.ReplyCount, 0))),
+		attrLikeCount:  num(int64(max(p.LikeCount, 0))),
 	}
+	// Left out when unknown: an empty subject would own nothing, while an
+	// absent one falls back to the username (Post.OwnedBy).
+	if p.AuthorSub != "" {
+		item[attrAuthorSub] = str(p.AuthorSub)
+	}
+	return item
 }
 
 func decodePost(item map[string]types.AttributeValue) (wall.Post, error) {
@@ -364,7 +665,17 @@ func decodePost(item map[string]types.AttributeValue) (wall.Post, error) {
 	if err != nil {
 		return wall.Post{}, fmt.Errorf("createdAt: %w", err)
 	}
-	p := wall.Post{ID: getString(item, attrID), Author: getString(item, attrAuthor), Text: getString(item, attrText), CreatedAt: t}
+	replies, _ := getInt(item, attrReplyCount)
+	likes, _ := getInt(item, attrLikeCount)
+	p := wall.Post{
+		ID:         getString(item, attrID),
+		Author:     getString(item, attrAuthor),
+		AuthorSub:  getString(item, attrAuthorSub),
+		Text:       getString(item, attrText),
+		CreatedAt:  t,
+		ReplyCount: int(max(replies, 0)),
+		LikeCount:  int(max(likes, 0)),
+	}
 	if p.ID == "" {
 		return wall.Post{}, fmt.Errorf("no id")
 	}
