@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -82,13 +83,21 @@ func ParseTime(s string) (time.Time, error) {
 	return t.UTC(), nil
 }
 
-// NormalizeText trims the text and checks its length; it returns EINVALID when the
-// result is empty or longer than MaxTextLength code points, or not valid UTF-8.
+// NormalizeText trims the text and checks it; it returns EINVALID when the
+// result is empty or longer than MaxTextLength code points, not valid UTF-8,
+// or holds control characters other than line breaks and tabs. Invisible
+// format characters (zero-width spaces and joiners, a byte order mark) are
+// trimmed from both ends like white space, so a text of nothing else is empty.
 func NormalizeText(text string) (string, error) {
 	if !utf8.ValidString(text) {
 		return "", Errorf(EINVALID, "Text must be valid UTF-8.")
 	}
-	text = strings.TrimSpace(text)
+	text = strings.TrimFunc(text, func(r rune) bool { return unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) })
+	for _, r := range text {
+		if unicode.IsControl(r) && r != '\n' && r != '\t' && r != '\r' {
+			return "", Errorf(EINVALID, "Text must not contain control characters (found U+%04X).", r)
+		}
+	}
 	n := utf8.RuneCountInString(text)
 	switch {
 	case n == 0:

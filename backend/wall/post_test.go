@@ -3,6 +3,7 @@ package wall_test
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,7 +23,7 @@ func TestPostJSONShape(t *testing.T) {
 		t.Fatalf("marshal: %v", err)
 	}
 	// UTC, exactly three digits of milliseconds, the contract's field names.
-	want := `{"id":"01ARYZ6S41TSV4RRFFQ69G5FAV","author":"alice","text":"hello \u003cwall\u003e \u0026 \"friends\" 😀","createdAt":"2024-03-05T04:07:08.900Z"}`
+	want := `{"id":"01ARYZ6S41TSV4RRFFQ69G5FAV","author":"alice","text":"hello \u003cwall\u003e \u0026 \"friends\" 😀","createdAt":"2024-03-05T04:07:08.900Z","replyCount":0,"likeCount":0}`
 	if string(got) != want {
 		t.Fatalf("post JSON:\n got %s\nwant %s", got, want)
 	}
@@ -39,15 +40,40 @@ func TestPostJSONShape(t *testing.T) {
 func TestPostJSONWholeSecondsKeepMilliseconds(t *testing.T) {
 	p := wall.Post{ID: "01ARYZ6S41TSV4RRFFQ69G5FAV", CreatedAt: time.Date(2024, 3, 5, 6, 7, 8, 0, time.UTC)}
 	b, _ := json.Marshal(p)
-	var fields map[string]string
+	var fields map[string]any
 	if err := json.Unmarshal(b, &fields); err != nil {
 		t.Fatalf("unmarshal: %v", err)
 	}
 	if got := fields["createdAt"]; got != "2024-03-05T06:07:08.000Z" {
 		t.Fatalf("createdAt = %q, want 2024-03-05T06:07:08.000Z", got)
 	}
-	if len(fields) != 4 {
-		t.Fatalf("post JSON has fields %v, want exactly id, author, text, createdAt", fields)
+	if len(fields) != 6 {
+		t.Fatalf("post JSON has fields %v, want exactly id, author, text, createdAt, replyCount, likeCount", fields)
+	}
+}
+
+func TestPostJSONCounts(t *testing.T) {
+	p := wall.Post{ID: "01ARYZ6S41TSV4RRFFQ69G5FAV", AuthorSub: "never-shown", ReplyCount: 3, LikeCount: -2,
+		CreatedAt: time.Date(2024, 3, 5, 6, 7, 8, 0, time.UTC)}
+	b, _ := json.Marshal(p)
+	var back wall.Post
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	// Counts are never negative on the wire, and the author's subject never leaves the server.
+	if back.ReplyCount != 3 || back.LikeCount != 0 || back.AuthorSub != "" || strings.Contains(string(b), "never-shown") {
+		t.Fatalf("post JSON %s read back as %+v", b, back)
+	}
+}
+
+func TestPostOwnedBy(t *testing.T) {
+	p := wall.Post{Author: "alice", AuthorSub: "sub-1"}
+	if !p.OwnedBy(wall.Identity{Sub: "sub-1", Username: "renamed"}) || p.OwnedBy(wall.Identity{Sub: "sub-2", Username: "alice"}) {
+		t.Fatal("ownership must follow the subject, not the username")
+	}
+	legacy := wall.Post{Author: "alice"}
+	if !legacy.OwnedBy(wall.Identity{Sub: "any", Username: "alice"}) || legacy.OwnedBy(wall.Identity{Sub: "any", Username: "bob"}) {
+		t.Fatal("a post stored without a subject falls back to the username")
 	}
 }
 
@@ -60,7 +86,7 @@ func TestPostJSONRejectsBadTime(t *testing.T) {
 
 func TestFrames(t *testing.T) {
 	p := wall.Post{ID: "01ARYZ6S41TSV4RRFFQ69G5FAV", Author: "alice", Text: "hi", CreatedAt: time.UnixMilli(1469918176385)}
-	postJSON := `{"id":"01ARYZ6S41TSV4RRFFQ69G5FAV","author":"alice","text":"hi","createdAt":"2016-07-30T22:36:16.385Z"}`
+	postJSON := `{"id":"01ARYZ6S41TSV4RRFFQ69G5FAV","author":"alice","text":"hi","createdAt":"2016-07-30T22:36:16.385Z","replyCount":0,"likeCount":0}`
 	cases := []struct {
 		name string
 		got  []byte
@@ -72,12 +98,40 @@ func TestFrames(t *testing.T) {
 		{"deleted", wall.DeletedFrame(p.ID), `{"type":"deleted","id":"01ARYZ6S41TSV4RRFFQ69G5FAV"}`},
 		{"deleted change", wall.Change{Post: wall.Post{ID: p.ID}, Deleted: true}.Frame(), `{"type":"deleted","id":"01ARYZ6S41TSV4RRFFQ69G5FAV"}`},
 		{"pong", wall.PongFrame(), `{"type":"pong"}`},
+		{"plain ack", wall.PlainAckFrame("r3"), `{"type":"ack","requestId":"r3"}`},
+		{"reauthed", wall.ReauthedFrame("r4", 1763003600), `{"type":"reauthed","requestId":"r4","exp":1763003600}`},
 		{"error", wall.ErrorFrame("r2", wall.Errorf(wall.EFORBIDDEN, "Not yours.")), `{"type":"error","requestId":"r2","code":"forbidden","message":"Not yours."}`},
 		{"internal error hides details", wall.ErrorFrame("", errors.New("table posts: throttled")), `{"type":"error","requestId":"","code":"internal","message":"Internal error."}`},
 	}
 	for _, c := range cases {
 		if string(c.got) != c.want {
 			t.Errorf("%s frame:\n got %s\nwant %s", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestNormalizeTextRefusesInvisibleAndControlText(t *testing.T) {
+	for name, text := range map[string]string{
+		"zero-width spaces": "\u200b\u200b\u200b",
+		"joiners":           "\u200c\u200d\u2060",
+		"byte order mark":   "\ufeff",
+		"NUL":               "hello\x00world",
+		"escape":            "\x1b[31mred",
+		"C1 control":        "a\u0085b",
+		"blank with a BOM":  " \ufeff \n",
+	} {
+		if got, err := wall.NormalizeText(text); wall.ErrorCode(err) != wall.EINVALID {
+			t.Errorf("%s: NormalizeText(%q) = %q, %v; want %s", name, text, got, err, wall.EINVALID)
+		}
+	}
+	for text, want := range map[string]string{
+		"\ufeffhello":           "hello",
+		"line one\nline two\t!": "line one\nline two\t!",
+		"👩\u200d💻 at work":      "👩\u200d💻 at work", // a joiner inside an emoji stays
+		"\u200bspaced\u200b":    "spaced",
+	} {
+		if got, err := wall.NormalizeText(text); err != nil || got != want {
+			t.Errorf("NormalizeText(%q) = %q, %v; want %q", text, got, err, want)
 		}
 	}
 }
