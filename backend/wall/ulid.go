@@ -27,6 +27,7 @@ func NewID(t time.Time) string {
 // The zero value is ready to use; it must not be copied after first use.
 type IDSource struct {
 	mu      sync.Mutex
+	used    bool // an id was made: ms and entropy are the last one's
 	ms      uint64
 	entropy [10]byte
 }
@@ -36,7 +37,7 @@ func (s *IDSource) Next(t time.Time) string {
 	ms := uint64(max(t.UnixMilli(), 0))
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ms != 0 && ms <= s.ms {
+	if s.used && ms <= s.ms {
 		ms = s.ms
 		for i := len(s.entropy) - 1; i >= 0; i-- {
 			s.entropy[i]++
@@ -49,7 +50,7 @@ func (s *IDSource) Next(t time.Time) string {
 		// Headroom: increments within this millisecond can never overflow.
 		s.entropy[0] &= 0x7f
 	}
-	s.ms = ms
+	s.ms, s.used = ms, true
 	var b [16]byte
 	putMillis(&b, ms)
 	copy(b[6:], s.entropy[:])

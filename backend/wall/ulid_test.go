@@ -109,3 +109,21 @@ func TestIDSourceIsMonotonic(t *testing.T) {
 		prev = id
 	}
 }
+
+// At the epoch (millisecond 0, also where times before it are clamped) ids
+// must still increase: zero is a time like any other, not "no id yet".
+func TestIDSourceIncreasesAtTheEpoch(t *testing.T) {
+	var s wall.IDSource
+	prev := s.Next(time.UnixMilli(0))
+	for i := range 100 {
+		at := time.UnixMilli(0)
+		if i%2 == 1 {
+			at = time.Unix(-3600, 0) // before the epoch: clamped to it
+		}
+		id := s.Next(at)
+		if id <= prev {
+			t.Fatalf("id %d at the epoch: %s not after %s", i, id, prev)
+		}
+		prev = id
+	}
+}
