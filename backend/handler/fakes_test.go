@@ -11,7 +11,6 @@ import (
 	"slices"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/postwall/postwall/backend/wall"
 )
@@ -22,25 +21,28 @@ import (
 type feedPosts struct {
 	mu        sync.Mutex
 	posts     map[string]wall.Post
-	byRequest map[string]string // request key -> post id
+	byRequest map[string]wall.Post // request key -> the post it stored, or deleted
 	failure   error
 }
 
 func newFeedPosts() *feedPosts {
-	return &feedPosts{posts: map[string]wall.Post{}, byRequest: map[string]string{}}
+	return &feedPosts{posts: map[string]wall.Post{}, byRequest: map[string]wall.Post{}}
 }
 
-func (s *feedPosts) CreatePost(_ context.Context, requestKey string, p wall.Post) (wall.Post, bool, error) {
+func (s *feedPosts) CreatePost(ctx context.Context, requestKey string, p wall.Post) (wall.Post, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.failure != nil {
 		return wall.Post{}, false, s.failure
 	}
-	if id, ok := s.byRequest[requestKey]; ok {
-		return s.posts[id], false, nil
+	if stored, ok := s.byRequest[requestKey]; ok {
+		return stored, false, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return wall.Post{}, false, err
 	}
 	s.posts[p.ID] = p
-	s.byRequest[requestKey] = p.ID
+	s.byRequest[requestKey] = p
 	return p, true, nil
 }
 
@@ -50,11 +52,11 @@ func (s *feedPosts) PostByRequest(_ context.Context, requestKey string) (wall.Po
 	if s.failure != nil {
 		return wall.Post{}, s.failure
 	}
-	id, ok := s.byRequest[requestKey]
+	p, ok := s.byRequest[requestKey]
 	if !ok {
 		return wall.Post{}, wall.Errorf(wall.ENOTFOUND, "No post for this request.")
 	}
-	return s.posts[id], nil
+	return p, nil
 }
 
 func (s *feedPosts) ListPosts(_ context.Context, q wall.PostQuery) ([]wall.Post, string, error) {
@@ -86,20 +88,26 @@ func (s *feedPosts) ListPosts(_ context.Context, q wall.PostQuery) ([]wall.Post,
 	return page, next, nil
 }
 
-func (s *feedPosts) DeletePost(_ context.Context, id, author string) (wall.Post, error) {
+func (s *feedPosts) DeletePost(_ context.Context, requestKey, id string, by wall.Identity) (wall.Post, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.failure != nil {
 		return wall.Post{}, s.failure
 	}
+	if done, ok := s.byRequest[requestKey]; ok && requestKey != "" {
+		return done, nil
+	}
 	p, ok := s.posts[id]
 	switch {
 	case !ok:
 		return wall.Post{}, wall.Errorf(wall.ENOTFOUND, "There is no such post.")
-	case p.Author != author:
+	case !p.OwnedBy(by):
 		return wall.Post{}, wall.Errorf(wall.EFORBIDDEN, "Only its author may delete a post.")
 	}
 	delete(s.posts, id)
+	if requestKey != "" {
+		s.byRequest[requestKey] = p
+	}
 	return p, nil
 }
 
@@ -147,7 +155,7 @@ func (s *socketConnections) DeleteConnection(_ context.Context, id string) error
 	return nil
 }
 
-func (s *socketConnections) ListConnections(_ context.Context, now time.Time) ([]wall.Connection, error) {
+func (s *socketConnections) ListConnections(_ context.Context) ([]wall.Connection, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.failure != nil {
@@ -155,9 +163,7 @@ func (s *socketConnections) ListConnections(_ context.Context, now time.Time) ([
 	}
 	var out []wall.Connection
 	for _, c := range s.byID {
-		if c.ExpiresAt.After(now) {
-			out = append(out, c)
-		}
+		out = append(out, c)
 	}
 	return out, nil
 }

@@ -17,11 +17,11 @@ import (
 )
 
 // DefaultMaxConnectionAge is how long a connection lives at most when
-// Socket.MaxAge is not set (contract: any connection closes after 2 hours).
-const DefaultMaxConnectionAge = 2 * time.Hour
+// Socket.MaxAge is not set.
+const DefaultMaxConnectionAge = wall.DefaultMaxConnectionAge
 
-// Socket answers the WebSocket API's routes: $connect, $disconnect, sendpost,
-// deletepost, ping and $default.
+// Socket answers the WebSocket API's routes: $connect, $disconnect, $default
+// and one per wall.Actions (sendpost, deletepost, ping, reauth).
 //
 // The response Body is the frame for the caller (an ack, a pong or an error),
 // "" for none. In AWS, API Gateway sends that body back over the socket only
@@ -30,9 +30,12 @@ const DefaultMaxConnectionAge = 2 * time.Hour
 type Socket struct {
 	Service     *wall.Service
 	Connections wall.ConnectionStore
-	MaxAge      time.Duration    // 0: DefaultMaxConnectionAge
-	Now         func() time.Time // nil: time.Now
-	Log         *slog.Logger     // nil: slog.Default()
+	// Verifier checks the token of a reauth; nil refuses every reauth, so
+	// connections close at their first token's expiry.
+	Verifier wall.TokenVerifier
+	MaxAge   time.Duration    // 0: DefaultMaxConnectionAge
+	Now      func() time.Time // nil: time.Now
+	Log      *slog.Logger     // nil: slog.Default()
 }
 
 // Handle answers one WebSocket event. Message routes always answer 200, with
@@ -44,12 +47,14 @@ func (h *Socket) Handle(ctx context.Context, req events.APIGatewayWebsocketProxy
 		return h.connect(ctx, req), nil
 	case "$disconnect":
 		return h.disconnect(ctx, req), nil
-	case "ping":
+	case wall.ActionPing:
 		return frameResponse(wall.PongFrame()), nil
-	case "sendpost":
+	case wall.ActionSendPost:
 		return h.sendPost(ctx, req), nil
-	case "deletepost":
+	case wall.ActionDeletePost:
 		return h.deletePost(ctx, req), nil
+	case wall.ActionReauth:
+		return h.reauth(ctx, req), nil
 	default:
 		// $default: API Gateway found no route for the frame's action, or the
 		// frame was not JSON at all.
@@ -75,7 +80,25 @@ func (h *Socket) connect(ctx context.Context, req events.APIGatewayWebsocketProx
 		return statusResponse(http.StatusInternalServerError)
 	}
 	now := h.now()
-	connectedAt := now
+	conn := h.connection(req, who, tokenExpiry)
+	// The authorizer's answer may be cached past the token's expiry.
+	if conn.Expired(now) {
+		log.InfoContext(ctx, "socket: connection refused", "reason", "token expired", "sub", who.Sub)
+		return statusResponse(http.StatusUnauthorized)
+	}
+	if err := h.Connections.PutConnection(ctx, conn); err != nil {
+		// Refusing is better than an open socket that never hears of new posts.
+		log.ErrorContext(ctx, "socket: storing the connection failed", "err", err)
+		return statusResponse(http.StatusInternalServerError)
+	}
+	return statusResponse(http.StatusOK)
+}
+
+// connection is the record of the event's connection for who, whose token
+// expires at tokenExpiry (zero: only the maximum age applies).
+func (h *Socket) connection(req events.APIGatewayWebsocketProxyRequest, who wall.Identity, tokenExpiry time.Time) wall.Connection {
+	rc := req.RequestContext
+	connectedAt := h.now()
 	if rc.ConnectedAt > 0 {
 		connectedAt = time.UnixMilli(rc.ConnectedAt).UTC()
 	}
@@ -87,16 +110,11 @@ func (h *Socket) connect(ctx context.Context, req events.APIGatewayWebsocketProx
 	if !tokenExpiry.IsZero() && tokenExpiry.Before(expiresAt) {
 		expiresAt = tokenExpiry
 	}
-	// The authorizer's answer may be cached past the token's expiry.
-	if !expiresAt.After(now) {
-		log.InfoContext(ctx, "socket: connection refused", "reason", "token expired", "sub", who.Sub)
-		return statusResponse(http.StatusUnauthorized)
-	}
 	userAgent := rc.Identity.UserAgent
 	if userAgent == "" {
 		userAgent = req.Headers["User-Agent"]
 	}
-	conn := wall.Connection{
+	return wall.Connection{
 		ID:          rc.ConnectionID,
 		Sub:         who.Sub,
 		Username:    who.Username,
@@ -105,12 +123,6 @@ func (h *Socket) connect(ctx context.Context, req events.APIGatewayWebsocketProx
 		SourceIP:    rc.Identity.SourceIP,
 		UserAgent:   userAgent,
 	}
-	if err := h.Connections.PutConnection(ctx, conn); err != nil {
-		// Refusing is better than an open socket that never hears of new posts.
-		log.ErrorContext(ctx, "socket: storing the connection failed", "err", err)
-		return statusResponse(http.StatusInternalServerError)
-	}
-	return statusResponse(http.StatusOK)
 }
 
 func (h *Socket) disconnect(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) events.APIGatewayProxyResponse {
@@ -143,7 +155,7 @@ func (h *Socket) sendPost(ctx context.Context, req events.APIGatewayWebsocketPro
 	return frameResponse(wall.AckFrame(frame.RequestID, post))
 }
 
-// deletePost answers nothing on success: the fan-out sends "deleted" to every
+// deletePost acks with the post as it was; the fan-out sends "deleted" to every
 // connection, the sender's included.
 func (h *Socket) deletePost(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) events.APIGatewayProxyResponse {
 	frame, err := decodeClientFrame(req)
@@ -154,17 +166,52 @@ func (h *Socket) deletePost(ctx context.Context, req events.APIGatewayWebsocketP
 	if err != nil {
 		return h.frameError(ctx, req, frame.RequestID, err)
 	}
-	// The requestId only labels the answer here; it may be left out, but one
-	// that is given must be valid, as for sendpost.
-	if frame.RequestID != "" {
-		if err := wall.ValidateRequestID(frame.RequestID); err != nil {
-			return h.frameError(ctx, req, frame.RequestID, err)
-		}
-	}
-	if _, err := h.Service.Delete(ctx, who, frame.RequestID, frame.ID); err != nil {
+	// The requestId makes a delete idempotent; it may be left out (then a
+	// repeat answers not_found), but one that is given must be valid.
+	post, err := h.Service.Delete(ctx, who, frame.RequestID, frame.ID)
+	if err != nil {
 		return h.frameError(ctx, req, frame.RequestID, err)
 	}
-	return frameResponse(nil)
+	return frameResponse(wall.AckFrame(frame.RequestID, post))
+}
+
+// reauth moves the connection's deadline to a fresh access token's expiry
+// (contract section 5, "Token lifetime"), so a client keeps its socket across
+// token renewals instead of reconnecting. A bad token changes nothing: the
+// old deadline stands.
+func (h *Socket) reauth(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) events.APIGatewayProxyResponse {
+	frame, err := decodeClientFrame(req)
+	if err != nil {
+		return h.frameError(ctx, req, frame.RequestID, err)
+	}
+	if err := wall.ValidateRequestID(frame.RequestID); err != nil {
+		return h.frameError(ctx, req, frame.RequestID, err)
+	}
+	who, err := h.messageIdentity(ctx, req)
+	if err != nil {
+		return h.frameError(ctx, req, frame.RequestID, err)
+	}
+	if frame.Token == "" {
+		return h.frameError(ctx, req, frame.RequestID, wall.Errorf(wall.EINVALID, "token must be an access token."))
+	}
+	if h.Verifier == nil {
+		return h.frameError(ctx, req, frame.RequestID, wall.Errorf(wall.EUNAUTHORIZED, "Reconnect with a fresh token."))
+	}
+	claims, err := h.Verifier.Verify(ctx, frame.Token)
+	if err != nil {
+		if wall.ErrorCode(err) != wall.EINTERNAL {
+			err = wall.Errorf(wall.EUNAUTHORIZED, "The token is not valid; sign in again.")
+		}
+		return h.frameError(ctx, req, frame.RequestID, err)
+	}
+	if claims.Sub != who.Sub {
+		return h.frameError(ctx, req, frame.RequestID, wall.Errorf(wall.EFORBIDDEN, "The token is another user's."))
+	}
+	conn := h.connection(req, who, claims.ExpiresAt)
+	if err := h.Connections.PutConnection(ctx, conn); err != nil {
+		return h.frameError(ctx, req, frame.RequestID, err)
+	}
+	return frameResponse(wall.ReauthedFrame(frame.RequestID, claims.ExpiresAt.Unix()))
 }
 
 // messageIdentity is who sent a message: API Gateway repeats the $connect

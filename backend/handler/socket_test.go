@@ -260,7 +260,11 @@ func TestSocketSendPostAcksWithTheStoredPost(t *testing.T) {
 		t.Fatalf("frame %s, want an ack", resp.Body)
 	}
 	stored := w.posts.all()
-	if len(stored) != 1 || stored[0] != *f.Post {
+	if len(stored) != 1 || stored[0].AuthorSub != fixtureSub {
+		t.Fatalf("stored %+v, want one post owned by the authorizer's sub", stored)
+	}
+	// The ack carries the contract's fields; the author's subject stays on the server.
+	if inWire := stored[0]; func() bool { inWire.AuthorSub = ""; return inWire != *f.Post }() {
 		t.Fatalf("stored %+v, ack %+v", stored, f.Post)
 	}
 	p := stored[0]
@@ -432,16 +436,37 @@ func seedSocketPost(t *testing.T, w *socketWorld, id, author string) {
 	}
 }
 
-func TestSocketDeletePostByItsAuthor(t *testing.T) {
+func TestSocketDeletePostAcksWithTheDeletedPost(t *testing.T) {
 	w := newSocketWorld()
 	seedSocketPost(t, w, fixturePostID, "alice")
-	resp := w.handle(t, "socket-deletepost.json", nil)
-	// No frame: the fan-out tells everyone, the sender included.
-	if resp.StatusCode != http.StatusOK || resp.Body != "" {
-		t.Errorf("answer %+v, want 200 without a frame", resp)
+	// Uniform acks (contract section 5): the sender gets the post as it was;
+	// the fan-out tells everyone, the sender included, that it is gone.
+	for attempt := range 2 {
+		f := decodeServerFrame(t, w.handle(t, "socket-deletepost.json", nil))
+		if f.Type != wall.FrameAck || f.RequestID == nil || *f.RequestID != "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9" ||
+			f.Post == nil || f.Post.ID != fixturePostID || f.Post.Text != "to be deleted" {
+			t.Fatalf("attempt %d: frame %+v, want an ack with the deleted post", attempt, f)
+		}
 	}
 	if n := len(w.posts.all()); n != 0 {
 		t.Errorf("%d posts left", n)
+	}
+	// Another requestId for the same, now deleted, post is a new request.
+	other := frameBody(`{"action":"deletepost","requestId":"other","id":"` + fixturePostID + `"}`)
+	assertErrorFrame(t, w.handle(t, "socket-deletepost.json", other), wall.ENOTFOUND, "other")
+}
+
+// The author is checked by subject: a new account that took a deleted
+// user's username does not own the old posts.
+func TestSocketDeletePostChecksTheSubject(t *testing.T) {
+	w := newSocketWorld()
+	p := wall.Post{ID: fixturePostID, Author: "alice", AuthorSub: "sub-of-the-first-alice", Text: "mine", CreatedAt: fixtureConnectedAt}
+	if _, _, err := w.posts.CreatePost(context.Background(), "seed", p); err != nil {
+		t.Fatal(err)
+	}
+	assertErrorFrame(t, w.handle(t, "socket-deletepost.json", nil), wall.EFORBIDDEN, "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9")
+	if n := len(w.posts.all()); n != 1 {
+		t.Errorf("%d posts left, want 1", n)
 	}
 }
 
@@ -528,4 +553,98 @@ func TestSocketBase64Frames(t *testing.T) {
 		r.Body = "%%%"
 		r.IsBase64Encoded = true
 	}), wall.EINVALID, "")
+}
+
+const fixtureSub = "7d8ca528-4931-4254-9273-ea5ee853f271" // the fixtures' authorizer sub
+
+// reauthWorld is a socket world whose verifier accepts the tokens in claims.
+func reauthWorld(t *testing.T, claims map[string]wall.Claims) *socketWorld {
+	t.Helper()
+	w := newSocketWorld()
+	w.socket.Verifier = verifierFunc(func(_ context.Context, token string) (wall.Claims, error) {
+		if c, ok := claims[token]; ok {
+			return c, nil
+		}
+		return wall.Claims{}, wall.Errorf(wall.EUNAUTHORIZED, "bad token")
+	})
+	if resp := w.handle(t, "socket-connect.json", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("$connect: %+v", resp)
+	}
+	return w
+}
+
+func reauthFrame(requestID, token string) func(*events.APIGatewayWebsocketProxyRequest) {
+	return func(r *events.APIGatewayWebsocketProxyRequest) {
+		r.RequestContext.RouteKey = wall.ActionReauth
+		r.Body = `{"action":"reauth","requestId":"` + requestID + `","token":"` + token + `"}`
+	}
+}
+
+func TestSocketReauthMovesTheDeadline(t *testing.T) {
+	later := fixtureTokenExpiry.Add(50 * time.Minute)
+	w := reauthWorld(t, map[string]wall.Claims{
+		"fresh": {Identity: wall.Identity{Sub: fixtureSub, Username: "alice"}, ExpiresAt: later},
+	})
+	before, _ := w.connections.get(fixtureConnectionID)
+	if !before.ExpiresAt.Equal(fixtureTokenExpiry) {
+		t.Fatalf("connection expires at %s before reauth, want the first token's %s", before.ExpiresAt, fixtureTokenExpiry)
+	}
+	resp := w.handle(t, "socket-sendpost.json", reauthFrame("r-1", "fresh"))
+	var f struct {
+		Type      string `json:"type"`
+		RequestID string `json:"requestId"`
+		Exp       int64  `json:"exp"`
+	}
+	if err := json.Unmarshal([]byte(resp.Body), &f); err != nil || f.Type != wall.FrameReauthed || f.RequestID != "r-1" || f.Exp != later.Unix() {
+		t.Fatalf("answer %s (%v), want reauthed r-1 with exp %d", resp.Body, err, later.Unix())
+	}
+	after, ok := w.connections.get(fixtureConnectionID)
+	if !ok || !after.ExpiresAt.Equal(later) || after.ConnectedAt != before.ConnectedAt || after.Sub != before.Sub || after.SourceIP != before.SourceIP {
+		t.Fatalf("connection after reauth %+v, want %+v expiring at %s", after, before, later)
+	}
+}
+
+func TestSocketReauthKeepsTheMaximumAge(t *testing.T) {
+	w := reauthWorld(t, map[string]wall.Claims{
+		"long": {Identity: wall.Identity{Sub: fixtureSub, Username: "alice"}, ExpiresAt: fixtureConnectedAt.Add(5 * time.Hour)},
+	})
+	decodeServerFrame(t, w.handle(t, "socket-sendpost.json", reauthFrame("r-1", "long")))
+	c, _ := w.connections.get(fixtureConnectionID)
+	if want := fixtureConnectedAt.Add(2 * time.Hour); !c.ExpiresAt.Equal(want) {
+		t.Fatalf("connection expires at %s after reauth with a 5-hour token, want the 2-hour age limit %s", c.ExpiresAt, want)
+	}
+}
+
+func TestSocketReauthRefusals(t *testing.T) {
+	w := reauthWorld(t, map[string]wall.Claims{
+		"bobs": {Identity: wall.Identity{Sub: "sub-bob", Username: "bob"}, ExpiresAt: fixtureTokenExpiry.Add(time.Hour)},
+	})
+	cases := map[string]struct {
+		edit      func(*events.APIGatewayWebsocketProxyRequest)
+		code, rid string
+	}{
+		"bad token":      {reauthFrame("r-1", "forged"), wall.EUNAUTHORIZED, "r-1"},
+		"another user's": {reauthFrame("r-2", "bobs"), wall.EFORBIDDEN, "r-2"},
+		"no token":       {reauthFrame("r-3", ""), wall.EINVALID, "r-3"},
+		"no requestId":   {reauthFrame("", "bobs"), wall.EINVALID, ""},
+		"token not string": {func(r *events.APIGatewayWebsocketProxyRequest) {
+			r.RequestContext.RouteKey = wall.ActionReauth
+			r.Body = `{"action":"reauth","requestId":"r-4","token":42}`
+		}, wall.EINVALID, "r-4"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			assertErrorFrame(t, w.handle(t, "socket-sendpost.json", tc.edit), tc.code, tc.rid)
+			c, _ := w.connections.get(fixtureConnectionID)
+			if !c.ExpiresAt.Equal(fixtureTokenExpiry) {
+				t.Fatalf("a refused reauth moved the deadline to %s", c.ExpiresAt)
+			}
+		})
+	}
+}
+
+func TestSocketReauthWithoutVerifierIsRefused(t *testing.T) {
+	w := newSocketWorld()
+	w.handle(t, "socket-connect.json", nil)
+	assertErrorFrame(t, w.handle(t, "socket-sendpost.json", reauthFrame("r-1", "anything")), wall.EUNAUTHORIZED, "r-1")
 }

@@ -115,8 +115,9 @@ func (s *Service) Publish(ctx context.Context, who Identity, requestID, text str
 	now := s.now().UTC().Truncate(time.Millisecond)
 	p := Post{ID: s.ids.Next(now), Author: who.Username, AuthorSub: who.Sub, Text: text, CreatedAt: now}
 	// The write must be visible within MaxVisibilityDelay of the id's time, or
-	// not at all: that is what bounds a catching-up client's window.
-	wctx, cancel := context.WithDeadline(ctx, now.Add(MaxVisibilityDelay))
+	// not at all: that is what bounds a catching-up client's window. (A
+	// timeout, not a deadline at now+delay: Now may be a test's clock.)
+	wctx, cancel := context.WithTimeout(ctx, MaxVisibilityDelay)
 	defer cancel()
 	stored, _, err := s.Posts.CreatePost(wctx, key, p)
 	return stored, err

@@ -1,6 +1,7 @@
 package wall_test
 
 import (
+	"context"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -103,6 +104,41 @@ func TestRateLimitedRetryStillGetsItsPost(t *testing.T) {
 	}
 }
 
+// countingLimiter counts the actions it is asked about and allows the first limit.
+type countingLimiter struct {
+	limit, asked int
+}
+
+func (l *countingLimiter) Allow(context.Context, string) (bool, error) {
+	l.asked++
+	return l.asked <= l.limit, nil
+}
+
+// A repeat of a stored requestId is answered before the limiter and never
+// counted: an outbox resent after a rate_limited answer must not use up the
+// window of the posts still waiting behind it (issue: 40 offline posts became
+// thousands of frames).
+func TestRepeatedRequestIsNotCountedByTheLimiter(t *testing.T) {
+	s, _, _ := newService(t, 0)
+	limiter := &countingLimiter{limit: 2}
+	s.Limiter = limiter
+	first, err := s.Publish(t.Context(), alice, "r1", "hello")
+	if err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	for range 5 {
+		if again, err := s.Publish(t.Context(), alice, "r1", "hello"); err != nil || again != first {
+			t.Fatalf("repeat: %+v, %v; want %+v", again, err, first)
+		}
+	}
+	if limiter.asked != 1 {
+		t.Fatalf("the limiter was asked %d times for one post and five repeats, want 1", limiter.asked)
+	}
+	if _, err := s.Publish(t.Context(), alice, "r2", "second"); err != nil {
+		t.Fatalf("second post, within the limit of 2: %v", err)
+	}
+}
+
 func TestPublishRefusesBadInput(t *testing.T) {
 	s, _, _ := newService(t, 0)
 	cases := []struct {
@@ -148,20 +184,30 @@ func TestServiceDelete(t *testing.T) {
 	if err != nil {
 		t.Fatalf("publish: %v", err)
 	}
-	if _, err := s.Delete(t.Context(), alice, "not-an-id"); wall.ErrorCode(err) != wall.EINVALID {
+	if _, err := s.Delete(t.Context(), alice, "d0", "not-an-id"); wall.ErrorCode(err) != wall.EINVALID {
 		t.Fatalf("delete a malformed id: %v, want %s", err, wall.EINVALID)
 	}
-	if _, err := s.Delete(t.Context(), wall.Identity{}, p.ID); wall.ErrorCode(err) != wall.EUNAUTHORIZED {
+	if _, err := s.Delete(t.Context(), wall.Identity{}, "d0", p.ID); wall.ErrorCode(err) != wall.EUNAUTHORIZED {
 		t.Fatalf("delete without identity: %v, want %s", err, wall.EUNAUTHORIZED)
 	}
-	if _, err := s.Delete(t.Context(), bob, p.ID); wall.ErrorCode(err) != wall.EFORBIDDEN {
+	if _, err := s.Delete(t.Context(), bob, "d0", p.ID); wall.ErrorCode(err) != wall.EFORBIDDEN {
 		t.Fatalf("delete alice's post as bob: %v, want %s", err, wall.EFORBIDDEN)
 	}
-	deleted, err := s.Delete(t.Context(), alice, p.ID)
+	if _, err := s.Delete(t.Context(), alice, strings.Repeat("r", 65), p.ID); wall.ErrorCode(err) != wall.EINVALID {
+		t.Fatalf("delete with a 65-character requestId: %v, want %s", err, wall.EINVALID)
+	}
+	deleted, err := s.Delete(t.Context(), alice, "d1", p.ID)
 	if err != nil || deleted != p {
 		t.Fatalf("delete own post: %+v, %v; want %+v", deleted, err, p)
 	}
-	if _, err := s.Delete(t.Context(), alice, p.ID); wall.ErrorCode(err) != wall.ENOTFOUND {
+	// The same requestId answers the same post; another one finds it gone.
+	if again, err := s.Delete(t.Context(), alice, "d1", p.ID); err != nil || again != p {
+		t.Fatalf("repeat the delete: %+v, %v; want %+v", again, err, p)
+	}
+	if _, err := s.Delete(t.Context(), alice, "d2", p.ID); wall.ErrorCode(err) != wall.ENOTFOUND {
 		t.Fatalf("delete again: %v, want %s", err, wall.ENOTFOUND)
+	}
+	if _, err := s.Delete(t.Context(), alice, "", p.ID); wall.ErrorCode(err) != wall.ENOTFOUND {
+		t.Fatalf("delete again without requestId: %v, want %s", err, wall.ENOTFOUND)
 	}
 }

@@ -39,6 +39,16 @@ type PostQuery struct {
 	After  string
 }
 
+// Defaults of the contract (sections 1 and 5), for AWS and the local server alike.
+const (
+	DefaultPostLimit  = 10               // sendposts per user per window
+	DefaultPostWindow = 10 * time.Second //
+	// DefaultIdleTimeout and DefaultMaxConnectionAge are API Gateway's
+	// WebSocket limits: idle connections close after 10 minutes, any after 2 hours.
+	DefaultIdleTimeout      = 10 * time.Minute
+	DefaultMaxConnectionAge = 2 * time.Hour
+)
+
 // Delivery bounds (contract section 5, "Delivery"; README, "Delivery").
 const (
 	// MaxVisibilityDelay bounds the time from a post's id (its createdAt, on

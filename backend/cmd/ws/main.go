@@ -1,9 +1,10 @@
 // Command ws is the WebSocket API's Lambda for $connect, $disconnect,
-// sendpost, deletepost, ping and $default.
+// $default and the routes of wall.Actions (sendpost, deletepost, ping, reauth).
 //
 // Environment: POSTWALL_POSTS_TABLE, POSTWALL_CONNECTIONS_TABLE,
-// POSTWALL_LIMITS_TABLE, POSTWALL_POST_LIMIT (default 10), POSTWALL_POST_WINDOW
-// (default 10s), POSTWALL_MAX_CONNECTION_AGE (default 2h).
+// POSTWALL_LIMITS_TABLE, POSTWALL_ISSUER and POSTWALL_CLIENT_ID (to verify the
+// tokens of reauth, as the authorizer does), POSTWALL_POST_LIMIT (default 10),
+// POSTWALL_POST_WINDOW (default 10s), POSTWALL_MAX_CONNECTION_AGE (default 2h).
 package main
 
 import (
@@ -18,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/postwall/postwall/backend/auth"
 	"github.com/postwall/postwall/backend/dynamo"
 	"github.com/postwall/postwall/backend/handler"
 	"github.com/postwall/postwall/backend/wall"
@@ -38,6 +40,13 @@ func main() {
 		os.Exit(1)
 	}
 	db := dynamodb.NewFromConfig(cfg)
+	// Built once per execution environment, so the user pool's keys are
+	// fetched once and then served from the verifier's cache.
+	verifier, err := auth.New(auth.Config{Issuer: env.issuer, ClientID: env.clientID, Log: log})
+	if err != nil {
+		log.Error("configure the token verifier (POSTWALL_ISSUER, POSTWALL_CLIENT_ID)", "err", err)
+		os.Exit(1)
+	}
 
 	h := &handler.Socket{
 		Service: &wall.Service{
@@ -45,6 +54,7 @@ func main() {
 			Limiter: dynamo.NewRateLimiter(db, env.limitsTable, env.postLimit, env.postWindow),
 		},
 		Connections: dynamo.NewConnectionStore(db, env.connectionsTable),
+		Verifier:    verifier,
 		MaxAge:      env.maxAge,
 		Log:         log,
 	}
@@ -53,6 +63,7 @@ func main() {
 
 type settings struct {
 	postsTable, connectionsTable, limitsTable string
+	issuer, clientID                          string
 	postLimit                                 int
 	postWindow, maxAge                        time.Duration
 }
@@ -62,9 +73,11 @@ func readEnv() (settings, error) {
 		postsTable:       os.Getenv("POSTWALL_POSTS_TABLE"),
 		connectionsTable: os.Getenv("POSTWALL_CONNECTIONS_TABLE"),
 		limitsTable:      os.Getenv("POSTWALL_LIMITS_TABLE"),
-		postLimit:        10,
-		postWindow:       10 * time.Second,
-		maxAge:           2 * time.Hour,
+		issuer:           os.Getenv("POSTWALL_ISSUER"),
+		clientID:         os.Getenv("POSTWALL_CLIENT_ID"),
+		postLimit:        wall.DefaultPostLimit,
+		postWindow:       wall.DefaultPostWindow,
+		maxAge:           wall.DefaultMaxConnectionAge,
 	}
 	if s.postsTable == "" || s.connectionsTable == "" || s.limitsTable == "" {
 		return s, fmt.Errorf("POSTWALL_POSTS_TABLE, POSTWALL_CONNECTIONS_TABLE and POSTWALL_LIMITS_TABLE must all be set")
