@@ -89,6 +89,39 @@ func NewClient(cfg aws.Config, endpoint string, maxConns int) (*apigatewaymanage
 // throttling (429) and server errors (5xx) are retried with exponential backoff
 // and jitter up to MaxAttempts within ctx, and anything else is returned as is.
 func (n *Notifier) Send(ctx context.Context, connectionID string, frame []byte) error {
+	err := n.retry(ctx, func() error {
+		_, err := n.Client.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{
+			ConnectionId: aws.String(connectionID),
+			Data:         frame,
+		})
+		return err
+	})
+	switch {
+	case err == nil:
+		return nil
+	case gone(err):
+		return fmt.Errorf("send to connection %s: %w", connectionID, wall.ErrConnectionGone)
+	}
+	return fmt.Errorf("send to connection %s: %w", connectionID, err)
+}
+
+// Disconnect implements wall.Notifier with the management API's
+// DeleteConnection, retried as Send is; a connection already gone (410) is not
+// an error.
+func (n *Notifier) Disconnect(ctx context.Context, connectionID string) error {
+	err := n.retry(ctx, func() error {
+		_, err := n.Client.DeleteConnection(ctx, &apigatewaymanagementapi.DeleteConnectionInput{ConnectionId: aws.String(connectionID)})
+		return err
+	})
+	if err != nil && !gone(err) {
+		return fmt.Errorf("disconnect %s: %w", connectionID, err)
+	}
+	return nil
+}
+
+// retry makes the call up to MaxAttempts times while it fails in a way worth
+// retrying (throttling, server errors), within ctx.
+func (n *Notifier) retry(ctx context.Context, call func() error) error {
 	attempts := n.MaxAttempts
 	if attempts <= 0 {
 		attempts = DefaultMaxAttempts
@@ -96,26 +129,21 @@ func (n *Notifier) Send(ctx context.Context, connectionID string, frame []byte) 
 	for attempt := 1; ; attempt++ {
 		if n.Rate != nil {
 			if err := n.Rate.Wait(ctx); err != nil {
-				return fmt.Errorf("send to connection %s: wait for the send rate: %w", connectionID, err)
+				return fmt.Errorf("wait for the send rate: %w", err)
 			}
 		}
-		_, err := n.Client.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{
-			ConnectionId: aws.String(connectionID),
-			Data:         frame,
-		})
+		err := call()
 		switch {
-		case err == nil:
-			return nil
-		case gone(err):
-			return fmt.Errorf("send to connection %s: %w", connectionID, wall.ErrConnectionGone)
+		case err == nil || gone(err):
+			return err
 		case !retryable(err) || attempt == attempts:
-			return fmt.Errorf("send to connection %s (attempt %d of %d): %w", connectionID, attempt, attempts, err)
+			return fmt.Errorf("attempt %d of %d: %w", attempt, attempts, err)
 		}
 		t := time.NewTimer(n.backoff(attempt))
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("send to connection %s: gave up after attempt %d: %w (last error: %v)", connectionID, attempt, ctx.Err(), err)
+			return fmt.Errorf("gave up after attempt %d: %w (last error: %v)", attempt, ctx.Err(), err)
 		case <-t.C:
 		}
 	}
@@ -138,16 +166,6 @@ func (n *Notifier) backoff(attempt int) time.Duration {
 	}
 	half := d / 2
 	return half + rand.N(d-half+1)
-}
-
-// Disconnect implements wall.Notifier with the management API's
-// DeleteConnection; a connection already gone is not an error.
-func (n *Notifier) Disconnect(ctx context.Context, connectionID string) error {
-	_, err := n.Client.DeleteConnection(ctx, &apigatewaymanagementapi.DeleteConnectionInput{ConnectionId: aws.String(connectionID)})
-	if err != nil && !gone(err) {
-		return fmt.Errorf("disconnect %s: %w", connectionID, err)
-	}
-	return nil
 }
 
 type statusCoder interface{ HTTPStatusCode() int }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -122,5 +124,50 @@ func TestNewRejectsBadEndpoint(t *testing.T) {
 		if _, err := apigw.New(testConfig(), endpoint); err == nil {
 			t.Errorf("New(%q) accepted a bad endpoint", endpoint)
 		}
+	}
+}
+
+// Disconnect is DELETE on the connection: done, or already gone (410), is nil;
+// server errors are retried like sends and then returned.
+func TestDisconnectAnswers(t *testing.T) {
+	srv := apigwtest.NewServer(t, "prod", nil)
+	srv.SetDisconnectFault(func(id string, call int) apigwtest.Answer {
+		switch {
+		case strings.HasPrefix(id, "gone-"):
+			return apigwtest.Answer{Status: http.StatusGone, ErrorType: "GoneException"}
+		case strings.HasPrefix(id, "flaky-") && call == 1:
+			return apigwtest.Answer{Status: http.StatusTooManyRequests, ErrorType: "LimitExceededException"}
+		case strings.HasPrefix(id, "broken-"):
+			return apigwtest.Answer{Status: http.StatusInternalServerError, ErrorType: "InternalServerErrorException"}
+		case strings.HasPrefix(id, "forbidden-"):
+			return apigwtest.Answer{Status: http.StatusForbidden, ErrorType: "ForbiddenException"}
+		}
+		return apigwtest.Answer{}
+	})
+	n := newNotifier(t, srv.Endpoint)
+	n.MaxAttempts = 3
+	for _, c := range []struct {
+		id    string
+		fails bool
+		calls int
+	}{
+		{id: "L0SM9cOFvHcCIhw=", calls: 1},
+		{id: "gone-1", calls: 1},
+		{id: "flaky-1", calls: 2},
+		{id: "broken-1", fails: true, calls: 3},
+		{id: "forbidden-1", fails: true, calls: 1},
+	} {
+		t.Run(c.id, func(t *testing.T) {
+			err := n.Disconnect(t.Context(), c.id)
+			if (err != nil) != c.fails {
+				t.Fatalf("Disconnect: %v; want failure %v", err, c.fails)
+			}
+			if got := srv.Disconnects(c.id); got != c.calls {
+				t.Fatalf("%d DeleteConnection calls reached the service, want %d", got, c.calls)
+			}
+			if got := srv.Calls(c.id); got != 0 {
+				t.Fatalf("Disconnect sent %d frames", got)
+			}
+		})
 	}
 }

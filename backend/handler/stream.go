@@ -2,42 +2,43 @@ package handler
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/postwall/postwall/backend/dynamo"
 	"github.com/postwall/postwall/backend/wall"
 )
 
-// The posts table's item layout, as its stream shows it: posts are the items
-// with pk "FEED" (sk = id) and carry id, author, text and createdAt; every
-// other item (idempotency records, whose TTL expiry also shows up as REMOVE
-// records) is none of the fan-out's business.
-const (
-	streamFeedPK        = "FEED"
-	streamAttrPK        = "pk"
-	streamAttrSK        = "sk"
-	streamAttrID        = "id"
-	streamAttrAuthor    = "author"
-	streamAttrText      = "text"
-	streamAttrCreatedAt = "createdAt"
-)
+// DefaultDeadlineMargin is how long before the invocation's deadline Stream
+// stops sending and answers. Sends in flight are cancelled at that point, so
+// the margin only has to cover answering: logging and returning the failures.
+const DefaultDeadlineMargin = time.Second
 
 // Stream broadcasts the posts table's changes (its DynamoDB stream, with
 // NEW_AND_OLD_IMAGES) to every open connection: an INSERT of a post as a post
 // frame, a REMOVE as a deleted frame.
 //
-// The event source mapping must have ReportBatchItemFailures on: a record whose
-// broadcast failed is reported by its sequence number, and Lambda retries the
-// batch from the lowest one reported. Later records of the batch are still
-// broadcast now (so one bad connection does not hold up every post behind it);
-// when the batch is retried they are sent again, which clients absorb because
-// they de-duplicate by post id.
+// The connections are listed once per invocation (wall.Audience), so a bad
+// connection costs its retries once, not once per record. The event source
+// mapping must have ReportBatchItemFailures on: a record fails only when its
+// broadcast failed as a whole (wall.ErrBroadcastFailed: the listing failed, or
+// more than wall.SystemicFailurePercent of the sends failed after their
+// retries, as when the endpoint is down or throttling outlasts the retries),
+// never for one bad connection, which the fan-out closes instead. Lambda
+// retries a batch from the lowest sequence number reported, so once a record
+// fails, it and every later record are reported, and the later ones are not
+// sent now (they would only be sent twice). The same goes for the deadline:
+// Stream stops DeadlineMargin before it and reports the record in progress and
+// every later one.
 type Stream struct {
 	Fanout *wall.Fanout
 	Log    *slog.Logger // nil: slog.Default()
+	// DeadlineMargin is how long before ctx's deadline to stop; 0 means
+	// DefaultDeadlineMargin.
+	DeadlineMargin time.Duration
 }
 
 // Handle broadcasts each record in order and returns once every send has
@@ -47,10 +48,36 @@ func (h *Stream) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.Dy
 	if log == nil {
 		log = slog.Default()
 	}
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		log = log.With("requestId", lc.AwsRequestID)
+	}
 	resp := events.DynamoDBEventResponse{BatchItemFailures: []events.DynamoDBBatchItemFailure{}}
-	for _, rec := range ev.Records {
+	// failFrom reports record i and every later one, for Lambda to retry.
+	failFrom := func(i int) {
+		for _, rec := range ev.Records[i:] {
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.DynamoDBBatchItemFailure{ItemIdentifier: rec.Change.SequenceNumber})
+		}
+	}
+
+	if deadline, ok := ctx.Deadline(); ok {
+		margin := h.DeadlineMargin
+		if margin <= 0 {
+			margin = DefaultDeadlineMargin
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-margin))
+		defer cancel()
+	}
+
+	var audience *wall.Audience
+	for i, rec := range ev.Records {
 		seq := rec.Change.SequenceNumber
-		change, ok, err := changeOf(rec)
+		if err := ctx.Err(); err != nil {
+			log.WarnContext(ctx, "stopped before the deadline; the rest of the batch will be retried", "sequenceNumber", seq, "unfinished", len(ev.Records)-i)
+			failFrom(i)
+			break
+		}
+		change, ok, err := dynamo.StreamChange(rec)
 		if err != nil {
 			// A post item that cannot be read will not become readable on a
 			// retry; holding the shard back for it would stop every later post.
@@ -60,69 +87,23 @@ func (h *Stream) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.Dy
 		if !ok {
 			continue
 		}
-		res, err := h.Fanout.Broadcast(ctx, change.Frame())
+		if audience == nil {
+			if audience, err = h.Fanout.Audience(ctx); err != nil {
+				log.ErrorContext(ctx, "cannot list the connections; the batch will be retried", "sequenceNumber", seq, "err", err)
+				failFrom(i)
+				break
+			}
+		}
+		res, err := audience.Broadcast(ctx, change.Frame())
 		attrs := []any{"sequenceNumber", seq, "post", change.Post.ID, "deleted", change.Deleted,
-			"delivered", res.Delivered, "gone", res.Gone, "failed", res.Failed}
+			"delivered", res.Delivered, "gone", res.Gone, "failed", res.Failed, "closed", res.Closed}
 		if err != nil {
-			log.WarnContext(ctx, "broadcast failed; the record will be retried", append(attrs, "err", err)...)
-			resp.BatchItemFailures = append(resp.BatchItemFailures, events.DynamoDBBatchItemFailure{ItemIdentifier: seq})
-			continue
+			log.WarnContext(ctx, "broadcast failed; it and the rest of the batch will be retried",
+				append(attrs, "unfinished", len(ev.Records)-i, "err", err)...)
+			failFrom(i)
+			break
 		}
 		log.InfoContext(ctx, "broadcast", attrs...)
 	}
 	return resp, nil
-}
-
-// changeOf reads the change a stream record announces; ok is false for records
-// that announce nothing (other items, MODIFY: posts are never modified).
-func changeOf(rec events.DynamoDBEventRecord) (change wall.Change, ok bool, err error) {
-	switch events.DynamoDBOperationType(rec.EventName) {
-	case events.DynamoDBOperationTypeInsert:
-		if stringAttr(rec.Change.Keys, streamAttrPK) != streamFeedPK {
-			return wall.Change{}, false, nil
-		}
-		img := rec.Change.NewImage
-		if img == nil {
-			return wall.Change{}, false, errors.New("INSERT without NewImage: the stream must show new images")
-		}
-		created, err := wall.ParseTime(stringAttr(img, streamAttrCreatedAt))
-		if err != nil {
-			return wall.Change{}, false, fmt.Errorf("post createdAt: %w", err)
-		}
-		p := wall.Post{
-			ID:        stringAttr(img, streamAttrID),
-			Author:    stringAttr(img, streamAttrAuthor),
-			Text:      stringAttr(img, streamAttrText),
-			CreatedAt: created,
-		}
-		if !wall.ValidID(p.ID) || p.Author == "" || p.Text == "" {
-			return wall.Change{}, false, fmt.Errorf("post %q is missing its id, author or text", p.ID)
-		}
-		return wall.Change{Post: p}, true, nil
-
-	case events.DynamoDBOperationTypeRemove:
-		if stringAttr(rec.Change.Keys, streamAttrPK) != streamFeedPK {
-			return wall.Change{}, false, nil
-		}
-		// The key alone names the post, so even a KEYS_ONLY stream would do.
-		id := stringAttr(rec.Change.Keys, streamAttrSK)
-		if id == "" {
-			id = stringAttr(rec.Change.OldImage, streamAttrID)
-		}
-		if !wall.ValidID(id) {
-			return wall.Change{}, false, fmt.Errorf("removed post has no valid id (%q)", id)
-		}
-		return wall.Change{Post: wall.Post{ID: id}, Deleted: true}, true, nil
-	}
-	return wall.Change{}, false, nil
-}
-
-// stringAttr returns the string attribute name of item, "" when it is absent
-// or not a string (the events type panics on a type mismatch).
-func stringAttr(item map[string]events.DynamoDBAttributeValue, name string) string {
-	v, ok := item[name]
-	if !ok || v.DataType() != events.DataTypeString {
-		return ""
-	}
-	return v.String()
 }

@@ -15,11 +15,11 @@ import (
 	"time"
 )
 
-// Answer is how the server answers one PostToConnection.
+// Answer is how the server answers one PostToConnection (or DeleteConnection).
 type Answer struct {
 	Status    int           // 0 or 200: deliver the frame
 	ErrorType string        // x-amzn-ErrorType of an error answer, e.g. "GoneException"
-	Delay     time.Duration // wait this long before answering
+	Delay     time.Duration // wait this long before answering (PostToConnection only)
 }
 
 // Fault decides the answer to the call-th call (from 1) for connection id.
@@ -54,6 +54,16 @@ func Faults(id string, call int) Answer {
 	return Answer{}
 }
 
+// DisconnectFaults is how the server answers DeleteConnection unless told
+// otherwise (Server.SetDisconnectFault): 410 GoneException for gone-... ids,
+// as the service answers for an unknown connection, and 204 for any other.
+func DisconnectFaults(id string, _ int) Answer {
+	if strings.HasPrefix(id, "gone-") {
+		return Answer{Status: http.StatusGone, ErrorType: "GoneException"}
+	}
+	return Answer{}
+}
+
 // Server is a management API endpoint for one stage.
 type Server struct {
 	// Endpoint is what a notifier is configured with: the server's URL and the
@@ -65,12 +75,14 @@ type Server struct {
 	stage string
 	fault Fault
 
-	mu        sync.Mutex
-	calls     map[string]int
-	delivered map[string][][]byte
-	inFlight  int
-	maxFlight int
-	opened    int
+	mu          sync.Mutex
+	disconnect  Fault
+	calls       map[string]int
+	disconnects map[string]int
+	delivered   map[string][][]byte
+	inFlight    int
+	maxFlight   int
+	opened      int
 }
 
 // NewServer starts a management endpoint for stage ("" for none, as the local
@@ -82,21 +94,34 @@ func NewServer(t testing.TB, stage string, fault Fault) *Server {
 	if fault == nil {
 		fault = func(string, int) Answer { return Answer{} }
 	}
-	s := &Server{stage: stage, fault: fault, calls: map[string]int{}, delivered: map[string][][]byte{}}
+	s := &Server{stage: stage, fault: fault, disconnect: DisconnectFaults,
+		calls: map[string]int{}, disconnects: map[string]int{}, delivered: map[string][][]byte{}}
 	prefix := "/@connections/"
 	if stage != "" {
 		prefix = "/" + stage + prefix
 	}
 	hs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, ok := strings.CutPrefix(r.URL.Path, prefix)
-		if !ok || id == "" || strings.Contains(id, "/") || r.Method != http.MethodPost {
-			t.Errorf("management API: unexpected %s %s (want POST %s{id})", r.Method, r.URL.Path, prefix)
+		if !ok || id == "" || strings.Contains(id, "/") || (r.Method != http.MethodPost && r.Method != http.MethodDelete) {
+			t.Errorf("management API: unexpected %s %s (want POST or DELETE %s{id})", r.Method, r.URL.Path, prefix)
 			writeError(w, http.StatusNotFound, "NotFoundException")
 			return
 		}
 		if !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 ") {
 			t.Errorf("management API: request for %s is not SigV4-signed", id)
 			writeError(w, http.StatusForbidden, "ForbiddenException")
+			return
+		}
+		if r.Method == http.MethodDelete {
+			s.mu.Lock()
+			s.disconnects[id]++
+			call, fault := s.disconnects[id], s.disconnect
+			s.mu.Unlock()
+			if a := fault(id, call); a.Status != 0 && a.Status != http.StatusOK && a.Status != http.StatusNoContent {
+				writeError(w, a.Status, a.ErrorType)
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
 			return
 		}
 		body, err := io.ReadAll(r.Body)
@@ -159,6 +184,35 @@ func writeError(w http.ResponseWriter, status int, errorType string) {
 	fmt.Fprintf(w, `{"message":"%s"}`, http.StatusText(status))
 }
 
+// SetDisconnectFault changes how DeleteConnection calls are answered (nil:
+// DisconnectFaults).
+func (s *Server) SetDisconnectFault(f Fault) {
+	if f == nil {
+		f = DisconnectFaults
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.disconnect = f
+}
+
+// Disconnects is how many DeleteConnection calls reached the server for id.
+func (s *Server) Disconnects(id string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.disconnects[id]
+}
+
+// TotalDisconnects is how many DeleteConnection calls reached the server.
+func (s *Server) TotalDisconnects() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, c := range s.disconnects {
+		n += c
+	}
+	return n
+}
+
 // Calls is how many PostToConnection calls reached the server for id.
 func (s *Server) Calls(id string) int {
 	s.mu.Lock()
@@ -173,7 +227,7 @@ func (s *Server) Delivered(id string) [][]byte {
 	return append([][]byte(nil), s.delivered[id]...)
 }
 
-// TotalCalls is how many calls reached the server.
+// TotalCalls is how many PostToConnection calls reached the server.
 func (s *Server) TotalCalls() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
