@@ -11,7 +11,7 @@ NODE_DIR  := $(TOOLS)/node
 NODE_BIN  := $(NODE_DIR)/node_modules/.bin
 DYNALITE_VERSION := 4.0.0
 CDK_CLI_VERSION  := 2.1148.1
-LAMBDAS   := api authorizer ws fanout
+LAMBDAS   := api authorizer ws fanout sweep
 
 WASM      := app/site/web/app.wasm
 GO_SOURCES := $(shell find . -name '*.go' -not -path './.tools/*' -not -path './cdk/*' 2>/dev/null) go.mod go.sum
@@ -54,7 +54,7 @@ lambdas:
 ## test: every test (Go with -race, the browser tests, the CDK assertions)
 test: tools build lambdas
 	$(GO) vet ./...
-	$(GO) test -race -timeout 12m $$($(GO) list ./... | grep -v /cdk)
+	POSTWALL_REQUIRE_DYNALITE=1 $(GO) test -race -timeout 12m $$($(GO) list ./... | grep -v /cdk)
 	$(GO) test -timeout 12m ./cdk/...
 
 ## lint: gofmt and go vet

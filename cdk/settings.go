@@ -30,8 +30,8 @@ const (
 	defaultLambdaDir = "../bin/lambda"
 )
 
-// lambdaNames are the four functions built by `make lambdas`.
-var lambdaNames = []string{"api", "authorizer", "ws", "fanout"}
+// lambdaNames are the functions built by `make lambdas`.
+var lambdaNames = []string{"api", "authorizer", "ws", "fanout", "sweep"}
 
 // settings are the deploy-time choices read from CDK context.
 type settings struct {

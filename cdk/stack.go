@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -12,20 +13,23 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2integrations"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscognito"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/postwall/postwall/backend/wall"
 )
 
 // PostwallStackProps configures NewPostwallStack. Everything else comes from CDK
 // context (see settings.go), so `cdk deploy -c key=value` changes it without code.
 type PostwallStackProps struct {
 	awscdk.StackProps
-	// LambdaDir holds api/, authorizer/, ws/ and fanout/, each with a linux/arm64
+	// LambdaDir holds api/, authorizer/, ws/, fanout/ and sweep/, each with a linux/arm64
 	// `bootstrap`. Empty means the lambdaDir context value, else ../bin/lambda; a
 	// relative path is taken from the cdk directory.
 	LambdaDir string
@@ -49,11 +53,16 @@ const (
 	fanoutRetryAttempts = 3
 	fanoutMaxRecordAge  = 10 // minutes
 
+	// The sweeper closes connections past their expiry that no broadcast met,
+	// so a connection whose token ran out without a reauth is closed within
+	// about this long of its expiry.
+	sweepSchedule = "rate(1 minute)"
+
 	lambdaLogRetention = awslogs.RetentionDays_ONE_MONTH
 )
 
 // NewPostwallStack defines the whole AWS side of Postwall: Cognito, the three DynamoDB
-// tables, the four Lambdas, the HTTP and WebSocket APIs and, when the context names a
+// tables, the five Lambdas, the HTTP and WebSocket APIs and, when the context names a
 // repository, the Amplify app that hosts the PWA. It panics, as CDK constructs do, when
 // the settings are invalid or the Lambda artifacts are missing.
 func NewPostwallStack(scope constructs.Construct, id string, props *PostwallStackProps) awscdk.Stack {
@@ -97,6 +106,7 @@ func NewPostwallStack(scope constructs.Construct, id string, props *PostwallStac
 	httpURL := newHTTPAPI(stack, fns.api, auth, origins)
 	wsStage := newWebSocketAPI(stack, fns)
 	newFanout(stack, cfg.LambdaDir, tables, wsStage)
+	newSweep(stack, cfg.LambdaDir, tables, wsStage)
 
 	if amplifyApp != nil {
 		newAmplifyBranch(stack, cfg, amplifyApp, frontendEnv(httpURL, wsStage.Url(), auth, appURL))
@@ -262,14 +272,18 @@ func newFunctions(stack awscdk.Stack, dir string, t tables, a auth) functions {
 	api := newGoFunction(stack, "Api", dir, "api", 256, 10, "GET /posts over the HTTP API", map[string]*string{
 		"POSTWALL_POSTS_TABLE": t.posts.TableName(),
 	})
-	t.posts.GrantReadData(api)
+	grantItems(t.posts, api, itemReadActions)
 
 	authorizer := newGoFunction(stack, "Authorizer", dir, "authorizer", 256, 5, "WebSocket $connect token authorizer", map[string]*string{
 		"POSTWALL_ISSUER":    a.pool.UserPoolProviderUrl(),
 		"POSTWALL_CLIENT_ID": a.client.UserPoolClientId(),
 	})
 
-	socket := newGoFunction(stack, "Socket", dir, "ws", 256, 10, "WebSocket routes: $connect, $disconnect, sendpost, deletepost, ping", map[string]*string{
+	// The issuer and client are the authorizer's: reauth verifies a fresh access
+	// token the way $connect did.
+	socket := newGoFunction(stack, "Socket", dir, "ws", 256, 10, "WebSocket routes: $connect, $disconnect, "+strings.Join(wall.Actions, ", "), map[string]*string{
+		"POSTWALL_ISSUER":             a.pool.UserPoolProviderUrl(),
+		"POSTWALL_CLIENT_ID":          a.client.UserPoolClientId(),
 		"POSTWALL_POSTS_TABLE":        t.posts.TableName(),
 		"POSTWALL_CONNECTIONS_TABLE":  t.connections.TableName(),
 		"POSTWALL_LIMITS_TABLE":       t.limits.TableName(),
@@ -277,9 +291,9 @@ func newFunctions(stack awscdk.Stack, dir string, t tables, a auth) functions {
 		"POSTWALL_POST_WINDOW":        jsii.String("10s"),
 		"POSTWALL_MAX_CONNECTION_AGE": jsii.String("2h"),
 	})
-	t.posts.GrantReadWriteData(socket)
-	t.connections.GrantReadWriteData(socket)
-	t.limits.GrantReadWriteData(socket)
+	for _, table := range []awsdynamodb.TableV2{t.posts, t.connections, t.limits} {
+		grantItems(table, socket, append(slices.Clone(itemReadActions), itemWriteActions...))
+	}
 
 	return functions{api: api, authorizer: authorizer, socket: socket}
 }
@@ -292,12 +306,36 @@ func newFanout(stack awscdk.Stack, dir string, t tables, stage awsapigatewayv2.W
 		"POSTWALL_MANAGEMENT_ENDPOINT": stage.CallbackUrl(),
 		"POSTWALL_FANOUT_CONCURRENCY":  jsii.String("64"),
 	})
-	// Read to list the open connections, write to forget those that are gone (410).
-	t.connections.GrantReadWriteData(fanout)
+	// Scan to list the connections, DeleteItem to forget those gone or closed.
+	grantItems(t.connections, fanout, connectionSweepActions)
 	// execute-api:ManageConnections on this stage's @connections only.
 	stage.GrantManagementApiAccess(fanout)
 
-	fanout.AddEventSource(awslambdaeventsources.NewDynamoEventSource(t.posts, &awslambdaeventsources.DynamoEventSourceProps{
+	// The mapping is made by hand, not with DynamoEventSource, whose grant puts
+	// dynamodb:ListStreams on the stream ARN, where it grants nothing: the action
+	// takes no resource. Lambda reads the stream with the function's role.
+	streamARN := t.posts.TableStreamArn()
+	streamRead := awsiam.NewPolicy(stack, jsii.String("FanoutStreamRead"), &awsiam.PolicyProps{
+		Roles: &[]awsiam.IRole{fanout.Role()},
+		Statements: &[]awsiam.PolicyStatement{
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Actions:   jsii.Strings("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"),
+				Resources: &[]*string{streamARN},
+			}),
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Actions:   jsii.Strings("dynamodb:ListStreams"),
+				Resources: jsii.Strings("*"),
+			}),
+		},
+	})
+	cdknag.NagSuppressions_AddResourceSuppressions(streamRead, &[]*cdknag.NagPackSuppression{{
+		Id: jsii.String("AwsSolutions-IAM5"),
+		Reason: jsii.String("dynamodb:ListStreams supports no resource-level permission (IAM evaluates it only against *); " +
+			"the stream read actions themselves are granted on the posts table's stream ARN alone."),
+		AppliesTo: &[]interface{}{jsii.String("Resource::*")},
+	}}, jsii.Bool(true))
+	mapping := fanout.AddEventSourceMapping(jsii.String("PostsStream"), &awslambda.EventSourceMappingOptions{
+		EventSourceArn:          streamARN,
 		StartingPosition:        awslambda.StartingPosition_LATEST,
 		BatchSize:               jsii.Number(fanoutBatchSize),
 		BisectBatchOnError:      jsii.Bool(true),
@@ -315,9 +353,48 @@ func newFanout(stack awscdk.Stack, dir string, t tables, stage awsapigatewayv2.W
 				},
 			}),
 		},
-	}))
+	})
+	// Lambda checks the role when the mapping is created.
+	mapping.Node().AddDependency(streamRead)
 	suppressManagementWildcard(fanout)
 	return fanout
+}
+
+// newSweep closes, every minute, the connections past their expiry: it lists the
+// connections table, closes each expired one through the management API and
+// deletes its item, and may do nothing else.
+func newSweep(stack awscdk.Stack, dir string, t tables, stage awsapigatewayv2.WebSocketStage) awslambda.Function {
+	sweep := newGoFunction(stack, "Sweep", dir, "sweep", 128, 30, "Closes WebSocket connections past their token expiry", map[string]*string{
+		"POSTWALL_CONNECTIONS_TABLE":   t.connections.TableName(),
+		"POSTWALL_MANAGEMENT_ENDPOINT": stage.CallbackUrl(),
+	})
+	grantItems(t.connections, sweep, connectionSweepActions)
+	stage.GrantManagementApiAccess(sweep)
+	suppressManagementWildcard(sweep)
+	// A missed run is made up by the next one a minute later: no retries.
+	sweep.ConfigureAsyncInvoke(&awslambda.EventInvokeConfigOptions{RetryAttempts: jsii.Number(0)})
+	awsevents.NewRule(stack, jsii.String("SweepSchedule"), &awsevents.RuleProps{
+		Description: jsii.String("Closes expired WebSocket connections"),
+		Schedule:    awsevents.Schedule_Expression(jsii.String(sweepSchedule)),
+		Targets:     &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(sweep, &awseventstargets.LambdaFunctionProps{RetryAttempts: jsii.Number(0)})},
+	})
+	return sweep
+}
+
+// The item actions of the adapters. CDK's GrantReadData and GrantReadWriteData
+// add the stream actions (GetRecords, GetShardIterator) on the table ARN, where
+// they grant nothing, since streams have ARNs of their own: these lists are
+// those grants without them.
+var (
+	itemReadActions  = []string{"dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:GetItem", "dynamodb:Scan", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable"}
+	itemWriteActions = []string{"dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+	// connectionSweepActions list the connections and forget closed ones: all the
+	// fan-out and the sweeper do with the table.
+	connectionSweepActions = []string{"dynamodb:Scan", "dynamodb:DeleteItem"}
+)
+
+func grantItems(table awsdynamodb.TableV2, fn awslambda.Function, actions []string) {
+	table.Grant(fn, *jsii.Strings(actions...)...)
 }
 
 // newGoFunction builds one Lambda from dir/artifact/bootstrap with its own role and log
@@ -405,10 +482,6 @@ const httpAccessLogFormat = `{"requestId":"$context.requestId","ip":"$context.id
 	`"responseLength":"$context.responseLength","authorizerError":"$context.authorizer.error",` +
 	`"integrationError":"$context.integrationErrorMessage"}`
 
-// wsRoutes are the routes besides $connect and $disconnect; each returns the handler's
-// response body (ack, pong or error frame) to the sender.
-var wsRoutes = []string{"sendpost", "deletepost", "ping"}
-
 func newWebSocketAPI(stack awscdk.Stack, fns functions) awsapigatewayv2.WebSocketStage {
 	integration := awsapigatewayv2integrations.NewWebSocketLambdaIntegration(jsii.String("SocketIntegration"), fns.socket, nil)
 	api := awsapigatewayv2.NewWebSocketApi(stack, jsii.String("WebSocketApi"), &awsapigatewayv2.WebSocketApiProps{
@@ -427,7 +500,10 @@ func newWebSocketAPI(stack awscdk.Stack, fns functions) awsapigatewayv2.WebSocke
 		DisconnectRouteOptions: &awsapigatewayv2.WebSocketRouteOptions{Integration: integration},
 		DefaultRouteOptions:    &awsapigatewayv2.WebSocketRouteOptions{Integration: integration, ReturnResponse: jsii.Bool(true)},
 	})
-	for _, route := range wsRoutes {
+	// The actions besides $connect and $disconnect, as the domain names them; each
+	// returns the handler's response body (ack, pong, reauthed or error frame) to
+	// the sender.
+	for _, route := range wall.Actions {
 		api.AddRoute(jsii.String(route), &awsapigatewayv2.WebSocketRouteOptions{Integration: integration, ReturnResponse: jsii.Bool(true)})
 	}
 	stage := awsapigatewayv2.NewWebSocketStage(stack, jsii.String("WebSocketStage"), &awsapigatewayv2.WebSocketStageProps{

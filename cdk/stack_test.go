@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -17,6 +18,8 @@ import (
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/postwall/postwall/backend/wall"
 )
 
 // synthesized is one stack synthesized with cdk-nag's AwsSolutions pack applied.
@@ -199,6 +202,15 @@ func roleOf(fn map[string]interface{}) string {
 	return props(fn)["Role"].(map[string]interface{})["Fn::GetAtt"].([]interface{})[0].(string)
 }
 
+func sortedKeys(m map[string]bool) []string {
+	var keys []string
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
 func mustJSON(v interface{}) string {
 	b, _ := json.Marshal(v)
 	return string(b)
@@ -357,9 +369,11 @@ func TestLambdasAreArmAl2023WithSizedLimitsAndLogRetention(t *testing.T) {
 	// GIVEN the stack
 	s := withDefaultStack(t)
 	// WHEN the functions are inspected
-	// THEN there are four, each provided.al2023 on arm64 running bootstrap, logging to
-	// its own log group kept 30 days
-	check(t, "four functions", func() { s.template.ResourceCountIs(jsii.String("AWS::Lambda::Function"), jsii.Number(4)) })
+	// THEN there is one per artifact, each provided.al2023 on arm64 running bootstrap,
+	// logging to its own log group kept 30 days
+	check(t, "one function per artifact", func() {
+		s.template.ResourceCountIs(jsii.String("AWS::Lambda::Function"), jsii.Number(float64(len(lambdaNames))))
+	})
 	check(t, "runtime and architecture", func() {
 		s.template.AllResourcesProperties(jsii.String("AWS::Lambda::Function"), map[string]interface{}{
 			"Runtime":       "provided.al2023",
@@ -372,7 +386,7 @@ func TestLambdasAreArmAl2023WithSizedLimitsAndLogRetention(t *testing.T) {
 		s.template.AllResourcesProperties(jsii.String("AWS::Logs::LogGroup"), map[string]interface{}{"RetentionInDays": 30})
 	})
 	want := map[string]struct{ memory, timeout float64 }{
-		"api": {256, 10}, "authorizer": {256, 5}, "ws": {256, 10}, "fanout": {512, 60},
+		"api": {256, 10}, "authorizer": {256, 5}, "ws": {256, 10}, "fanout": {512, 60}, "sweep": {128, 30},
 	}
 	for artifact, limits := range want {
 		_, fn := s.function(t, artifact)
@@ -391,9 +405,10 @@ func TestLambdaEnvironmentUsesTheSharedNames(t *testing.T) {
 	want := map[string][]string{
 		"api":        {"POSTWALL_POSTS_TABLE"},
 		"authorizer": {"POSTWALL_CLIENT_ID", "POSTWALL_ISSUER"},
-		"ws": {"POSTWALL_CONNECTIONS_TABLE", "POSTWALL_LIMITS_TABLE", "POSTWALL_MAX_CONNECTION_AGE",
+		"ws": {"POSTWALL_CLIENT_ID", "POSTWALL_CONNECTIONS_TABLE", "POSTWALL_ISSUER", "POSTWALL_LIMITS_TABLE", "POSTWALL_MAX_CONNECTION_AGE",
 			"POSTWALL_POSTS_TABLE", "POSTWALL_POST_LIMIT", "POSTWALL_POST_WINDOW"},
 		"fanout": {"POSTWALL_CONNECTIONS_TABLE", "POSTWALL_FANOUT_CONCURRENCY", "POSTWALL_MANAGEMENT_ENDPOINT"},
+		"sweep":  {"POSTWALL_CONNECTIONS_TABLE", "POSTWALL_MANAGEMENT_ENDPOINT"},
 	}
 	vars := map[string]map[string]interface{}{}
 	for artifact, names := range want {
@@ -410,6 +425,15 @@ func TestLambdaEnvironmentUsesTheSharedNames(t *testing.T) {
 		}
 	}
 	// AND the values point at this stack's resources
+	// AND ws verifies reauth tokens against the same issuer and client as the authorizer
+	for _, name := range []string{"POSTWALL_ISSUER", "POSTWALL_CLIENT_ID"} {
+		if got, want := mustJSON(vars["ws"][name]), mustJSON(vars["authorizer"][name]); got != want {
+			t.Errorf("ws %s = %s, want the authorizer's %s", name, got, want)
+		}
+	}
+	if got := mustJSON(vars["ws"]["POSTWALL_CLIENT_ID"]); !strings.Contains(got, "UserPoolWebClient") {
+		t.Errorf("ws client id = %s, want the app client", got)
+	}
 	if got := mustJSON(vars["authorizer"]["POSTWALL_ISSUER"]); !strings.Contains(got, `"ProviderURL"`) {
 		t.Errorf("authorizer issuer = %s, want the user pool's provider URL", got)
 	}
@@ -421,6 +445,9 @@ func TestLambdaEnvironmentUsesTheSharedNames(t *testing.T) {
 		if !strings.Contains(endpoint, part) {
 			t.Errorf("management endpoint %s lacks %s", endpoint, part)
 		}
+	}
+	if got := mustJSON(vars["sweep"]["POSTWALL_MANAGEMENT_ENDPOINT"]); got != endpoint {
+		t.Errorf("sweep management endpoint = %s, want the fan-out's %s", got, endpoint)
 	}
 }
 
@@ -441,8 +468,12 @@ func TestNoIAMStatementUsesAStarActionOrResource(t *testing.T) {
 						t.Errorf("%s: policy %s allows action %v", name, id, a)
 					}
 				}
-				// AND no resource is "*": every resource names one of our resources
+				// AND no resource is "*": every resource names one of our resources, but
+				// for dynamodb:ListStreams, which takes no resource (alone in its statement)
 				for _, r := range asList(st["Resource"]) {
+					if r == "*" && mustJSON(st["Action"]) == `"dynamodb:ListStreams"` {
+						continue
+					}
 					if r == "*" {
 						t.Errorf("%s: policy %s statement %v grants on resource *", name, id, st["Action"])
 					}
@@ -517,34 +548,67 @@ func TestEachFunctionGetsOnlyItsOwnGrants(t *testing.T) {
 			t.Errorf("ws grants on %s = %v, want read/write", tbl, ws[tbl])
 		}
 	}
-	// AND fan-out reads the posts stream, reads/writes connections, and may manage connections
+	// AND fan-out reads the posts stream, lists and deletes connections, and may manage connections
 	fanout, fanoutActions := grantsOn("fanout")
-	if !fanout[connections]["dynamodb:Scan"] || !fanout[connections]["dynamodb:DeleteItem"] {
-		t.Errorf("fanout grants on connections = %v, want read/write", fanout[connections])
+	if got := strings.Join(sortedKeys(fanout[connections]), ","); got != "dynamodb:DeleteItem,dynamodb:Scan" {
+		t.Errorf("fanout grants on connections = %s, want Scan and DeleteItem only", got)
 	}
-	if fanout[posts]["dynamodb:PutItem"] || !fanout[posts]["dynamodb:GetRecords"] || !fanout[posts]["dynamodb:DescribeStream"] {
-		t.Errorf("fanout grants on posts = %v, want stream read only", fanout[posts])
+	if got := strings.Join(sortedKeys(fanout[posts]), ","); got != "dynamodb:DescribeStream,dynamodb:GetRecords,dynamodb:GetShardIterator" {
+		t.Errorf("fanout grants on posts = %s, want stream read only", got)
+	}
+	// AND ListStreams, which takes no resource, is granted on "*" (on a stream ARN it
+	// grants nothing), to fan-out alone
+	for _, artifact := range lambdaNames {
+		_, fn := s.function(t, artifact)
+		for _, st := range s.policyStatements(roleOf(fn)) {
+			acts := actionsOf([]map[string]interface{}{st})
+			if acts["dynamodb:ListStreams"] && (artifact != "fanout" || mustJSON(st["Resource"]) != `"*"` || len(acts) != 1) {
+				t.Errorf("%s: ListStreams statement %s, want fan-out's alone, by itself, on *", artifact, mustJSON(st))
+			}
+			// AND no stream action is granted on a table ARN, where it grants nothing
+			if (acts["dynamodb:GetRecords"] || acts["dynamodb:GetShardIterator"] || acts["dynamodb:DescribeStream"]) &&
+				!strings.Contains(mustJSON(st["Resource"]), `"StreamArn"`) {
+				t.Errorf("%s: stream actions on %s, want the stream ARN only", artifact, mustJSON(st["Resource"]))
+			}
+		}
+	}
+	if !fanoutActions["dynamodb:ListStreams"] {
+		t.Error("fanout may not list streams")
+	}
+	// AND the sweeper may scan and delete connections and close them, nothing else
+	sweep, sweepActions := grantsOn("sweep")
+	if got := strings.Join(sortedKeys(sweep[connections]), ","); got != "dynamodb:DeleteItem,dynamodb:Scan" || len(sweep) != 1 {
+		t.Errorf("sweep table grants = %v, want Scan and DeleteItem on connections only", sweep)
+	}
+	if got, want := strings.Join(sortedKeys(sweepActions), ","),
+		"dynamodb:DeleteItem,dynamodb:Scan,execute-api:ManageConnections,logs:CreateLogStream,logs:PutLogEvents"; got != want {
+		t.Errorf("sweep actions = %s, want exactly %s", got, want)
 	}
 	if fanout[limits] != nil {
 		t.Errorf("fanout may touch limits: %v", fanout[limits])
 	}
-	// AND only fan-out may manage connections, on the prod stage's @connections only
+	// AND only fan-out and the sweeper may manage connections, on the prod stage's
+	// @connections only
 	for name, actions := range map[string]map[string]bool{"api": apiActions, "authorizer": authzActions, "ws": wsActions} {
 		if actions["execute-api:ManageConnections"] {
 			t.Errorf("%s may manage connections", name)
 		}
 	}
-	if !fanoutActions["execute-api:ManageConnections"] {
-		t.Fatal("fanout may not manage connections")
-	}
-	_, fn := s.function(t, "fanout")
-	for _, st := range s.policyStatements(roleOf(fn)) {
-		if !actionsOf([]map[string]interface{}{st})["execute-api:ManageConnections"] {
-			continue
+	for _, artifact := range []string{"fanout", "sweep"} {
+		_, fn := s.function(t, artifact)
+		found := false
+		for _, st := range s.policyStatements(roleOf(fn)) {
+			if !actionsOf([]map[string]interface{}{st})["execute-api:ManageConnections"] {
+				continue
+			}
+			found = true
+			arn := mustJSON(st["Resource"])
+			if !strings.Contains(arn, `{"Ref":"WebSocketApi`) || !strings.HasSuffix(arn, `"/prod/*/@connections/*"]]}`) {
+				t.Errorf("%s: ManageConnections resource = %s, want this API's prod stage connections", artifact, arn)
+			}
 		}
-		arn := mustJSON(st["Resource"])
-		if !strings.Contains(arn, `{"Ref":"WebSocketApi`) || !strings.HasSuffix(arn, `"/prod/*/@connections/*"]]}`) {
-			t.Errorf("ManageConnections resource = %s, want this API's prod stage connections", arn)
+		if !found {
+			t.Errorf("%s may not manage connections", artifact)
 		}
 	}
 }
@@ -655,16 +719,33 @@ func TestWebSocketAPIRoutesAuthorizerAndStage(t *testing.T) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	if got := strings.Join(keys, ","); got != "$connect,$default,$disconnect,deletepost,ping,sendpost" {
-		t.Errorf("WebSocket routes = %s", got)
+	// AND the routes are $connect, $disconnect, $default and the domain's actions, reauth included
+	wantKeys := append([]string{"$connect", "$default", "$disconnect"}, wall.Actions...)
+	sort.Strings(wantKeys)
+	if got, want := strings.Join(keys, ","), strings.Join(wantKeys, ","); got != want || !slices.Contains(keys, wall.ActionReauth) {
+		t.Errorf("WebSocket routes = %s, want %s", got, want)
 	}
 	if connect := wsRouteKeys["$connect"]; connect["AuthorizationType"] != "CUSTOM" || connect["AuthorizerId"] == nil {
 		t.Errorf("$connect authorization = %v, want the custom authorizer", connect["AuthorizationType"])
 	}
 	// AND routes that answer the sender return the handler's response
-	for _, key := range []string{"$default", "sendpost", "deletepost", "ping"} {
+	twoWay := append([]string{"$default"}, wall.Actions...)
+	routeIDs := map[string]string{}
+	for id, r := range s.resources("AWS::ApiGatewayV2::Route") {
+		routeIDs[props(r)["RouteKey"].(string)] = id
+	}
+	responses := map[string]bool{}
+	for _, rr := range s.resources("AWS::ApiGatewayV2::RouteResponse") {
+		if p := props(rr); p["RouteResponseKey"] == "$default" {
+			responses[mustJSON(p["RouteId"])] = true
+		}
+	}
+	for _, key := range twoWay {
 		if wsRouteKeys[key]["RouteResponseSelectionExpression"] != "$default" {
 			t.Errorf("route %s does not return its response", key)
+		}
+		if !responses[mustJSON(map[string]interface{}{"Ref": routeIDs[key]})] {
+			t.Errorf("route %s has no $default route response", key)
 		}
 	}
 	for _, key := range []string{"$connect", "$disconnect"} {
@@ -674,7 +755,7 @@ func TestWebSocketAPIRoutesAuthorizerAndStage(t *testing.T) {
 	}
 	check(t, "route responses", func() {
 		s.template.ResourcePropertiesCountIs(jsii.String("AWS::ApiGatewayV2::RouteResponse"),
-			map[string]interface{}{"RouteResponseKey": "$default"}, jsii.Number(4))
+			map[string]interface{}{"RouteResponseKey": "$default"}, jsii.Number(float64(len(twoWay))))
 	})
 	// AND the prod stage deploys itself and throttles every route
 	check(t, "stage", func() {
@@ -719,6 +800,45 @@ func TestFanoutConsumesOnlyPostsFromTheStreamWithBoundedRetries(t *testing.T) {
 			t.Errorf("filter pattern = %s", got)
 		}
 	}
+}
+
+func TestSweepRunsEveryMinute(t *testing.T) {
+	// GIVEN the stack
+	s := withDefaultStack(t)
+	sweepID, _ := s.function(t, "sweep")
+	// WHEN the schedules are inspected
+	// THEN one EventBridge rule invokes the sweeper every minute, without retries (the
+	// next run makes up for a missed one)
+	rules := s.resources("AWS::Events::Rule")
+	if len(rules) != 1 {
+		t.Fatalf("event rules = %d, want 1", len(rules))
+	}
+	var ruleID string
+	for id, r := range rules {
+		ruleID = id
+		p := props(r)
+		if p["ScheduleExpression"] != "rate(1 minute)" || p["State"] != "ENABLED" {
+			t.Errorf("schedule = %v (%v), want rate(1 minute), enabled", p["ScheduleExpression"], p["State"])
+		}
+		targets := p["Targets"].([]interface{})
+		if len(targets) != 1 || mustJSON(targets[0].(map[string]interface{})["Arn"]) != mustJSON(map[string]interface{}{"Fn::GetAtt": []interface{}{sweepID, "Arn"}}) {
+			t.Errorf("rule targets = %s, want the sweep Lambda", mustJSON(targets))
+		}
+	}
+	// AND EventBridge may invoke it from that rule only
+	check(t, "invoke permission", func() {
+		s.template.HasResourceProperties(jsii.String("AWS::Lambda::Permission"), map[string]interface{}{
+			"Action":       "lambda:InvokeFunction",
+			"FunctionName": map[string]interface{}{"Fn::GetAtt": []interface{}{sweepID, "Arn"}},
+			"Principal":    "events.amazonaws.com",
+			"SourceArn":    map[string]interface{}{"Fn::GetAtt": []interface{}{ruleID, "Arn"}},
+		})
+	})
+	check(t, "no async retries", func() {
+		s.template.HasResourceProperties(jsii.String("AWS::Lambda::EventInvokeConfig"), map[string]interface{}{
+			"FunctionName": map[string]interface{}{"Ref": sweepID}, "MaximumRetryAttempts": 0,
+		})
+	})
 }
 
 func TestOutputsWithoutAmplifyTellHowToConnectItByHand(t *testing.T) {

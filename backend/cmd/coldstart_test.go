@@ -27,7 +27,7 @@ func BenchmarkLambdaStart(b *testing.B) {
 		"POSTWALL_ISSUER=https://cognito-idp.us-east-1.amazonaws.com/us-east-1_example", "POSTWALL_CLIENT_ID=client",
 		"POSTWALL_MANAGEMENT_ENDPOINT=https://example.execute-api.us-east-1.amazonaws.com/prod",
 	}
-	for _, name := range []string{"api", "authorizer", "ws", "fanout"} {
+	for _, name := range []string{"api", "authorizer", "ws", "fanout", "sweep"} {
 		bin := filepath.Join(dir, name)
 		build := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./"+name)
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
