@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/postwall/postwall/backend/local/server"
+	"github.com/postwall/postwall/backend/wall"
 )
 
 // version is set by the build (-ldflags "-X main.version=...").
@@ -36,6 +38,17 @@ func main() {
 func serve(args []string) error {
 	fs := flag.NewFlagSet("postwall serve", flag.ContinueOnError)
 	var cfg server.Config
+	var envErrs []error
+	envInt := func(name string, def int) int {
+		n, err := envInt(name, def)
+		envErrs = append(envErrs, err)
+		return n
+	}
+	envDuration := func(name string, def time.Duration) time.Duration {
+		d, err := envDuration(name, def)
+		envErrs = append(envErrs, err)
+		return d
+	}
 	var logLevel, storeKind, dynamoEndpoint string
 	tables := server.DefaultTables
 	fs.StringVar(&cfg.Addr, "addr", env("POSTWALL_ADDR", server.DefaultAddr), "listen address (POSTWALL_ADDR)")
@@ -43,8 +56,8 @@ func serve(args []string) error {
 	fs.StringVar(&cfg.ClientID, "client-id", env("POSTWALL_CLIENT_ID", server.DefaultClientID), "OAuth client id of the app (POSTWALL_CLIENT_ID)")
 	fs.IntVar(&cfg.PostLimit, "post-limit", envInt("POSTWALL_POST_LIMIT", server.DefaultPostLimit), "posts a user may send per window (POSTWALL_POST_LIMIT)")
 	fs.DurationVar(&cfg.PostWindow, "post-window", envDuration("POSTWALL_POST_WINDOW", server.DefaultPostWindow), "rate limit window (POSTWALL_POST_WINDOW)")
-	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", envDuration("POSTWALL_IDLE_TIMEOUT", 10*time.Minute), "close WebSockets idle this long (POSTWALL_IDLE_TIMEOUT)")
-	fs.DurationVar(&cfg.MaxConnectionAge, "max-connection-age", envDuration("POSTWALL_MAX_CONNECTION_AGE", 2*time.Hour), "close WebSockets this old (POSTWALL_MAX_CONNECTION_AGE)")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", envDuration("POSTWALL_IDLE_TIMEOUT", wall.DefaultIdleTimeout), "close WebSockets idle this long (POSTWALL_IDLE_TIMEOUT)")
+	fs.DurationVar(&cfg.MaxConnectionAge, "max-connection-age", envDuration("POSTWALL_MAX_CONNECTION_AGE", wall.DefaultMaxConnectionAge), "close WebSockets this old (POSTWALL_MAX_CONNECTION_AGE)")
 	fs.DurationVar(&cfg.TokenTTL, "token-ttl", envDuration("POSTWALL_TOKEN_TTL", time.Hour), "lifetime of access and id tokens (POSTWALL_TOKEN_TTL)")
 	fs.StringVar(&storeKind, "store", env("POSTWALL_STORE", "embedded"), "where posts and connections live: embedded or dynamodb (POSTWALL_STORE)")
 	fs.StringVar(&dynamoEndpoint, "dynamodb-endpoint", env("POSTWALL_DYNAMODB_ENDPOINT", ""), "DynamoDB endpoint with -store dynamodb, e.g. a local dynalite; empty for AWS (POSTWALL_DYNAMODB_ENDPOINT)")
@@ -53,6 +66,10 @@ func serve(args []string) error {
 	fs.StringVar(&tables.Limits, "limits-table", env("POSTWALL_LIMITS_TABLE", tables.Limits), "rate limit table with -store dynamodb (POSTWALL_LIMITS_TABLE)")
 	fs.StringVar(&logLevel, "log-level", env("POSTWALL_LOG_LEVEL", "info"), "debug, info, warn or error (POSTWALL_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	// A mistyped number must not silently fall back to the default.
+	if err := errors.Join(envErrs...); err != nil {
 		return err
 	}
 	switch storeKind {
@@ -84,16 +101,26 @@ func env(name, def string) string {
 	return def
 }
 
-func envInt(name string, def int) int {
-	if n, err := strconv.Atoi(os.Getenv(name)); err == nil {
-		return n
+func envInt(name string, def int) (int, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
 	}
-	return def
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return def, fmt.Errorf("%s=%q: want a whole number", name, v)
+	}
+	return n, nil
 }
 
-func envDuration(name string, def time.Duration) time.Duration {
-	if d, err := time.ParseDuration(os.Getenv(name)); err == nil {
-		return d
+func envDuration(name string, def time.Duration) (time.Duration, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
 	}
-	return def
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return def, fmt.Errorf("%s=%q: want a Go duration such as 10s, 1m or 2h", name, v)
+	}
+	return d, nil
 }

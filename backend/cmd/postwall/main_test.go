@@ -83,6 +83,24 @@ func TestServeBinary(t *testing.T) {
 	}
 }
 
+// A mistyped POSTWALL_* number fails the start with a message instead of
+// silently running with the default.
+func TestServeRefusesBadEnvironmentNumbers(t *testing.T) {
+	for name, value := range map[string]string{
+		"POSTWALL_POST_LIMIT":  "ten",
+		"POSTWALL_TOKEN_TTL":   "60",
+		"POSTWALL_POST_WINDOW": "10 seconds",
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv(name, value)
+			err := serve([]string{"-addr", "127.0.0.1:0", "-data", t.TempDir()})
+			if err == nil || !strings.Contains(err.Error(), name) {
+				t.Fatalf("serve with %s=%q: %v, want an error naming the variable", name, value, err)
+			}
+		})
+	}
+}
+
 var listening = regexp.MustCompile(`listening on (http://[0-9.:\[\]a-z]+)`)
 
 func waitListening(t *testing.T, stdout io.Reader) string {

@@ -61,19 +61,22 @@ func openDynamoDB(ctx context.Context, d DynamoDB) (*dynamodb.Client, error) {
 
 // announcingPosts stands in for the posts table's stream: after each write that
 // stored or deleted a post, it queues the change for the fan-out, one at a time
-// and in the order the writes returned.
+// and in the order the writes returned. Like a stream it never drops a change
+// and never holds up a writer: the queue grows while the fan-out is behind.
 type announcingPosts struct {
 	wall.PostStore
-	log     *slog.Logger
-	changes chan wall.Change
+	log *slog.Logger
 
 	mu       sync.Mutex
+	queue    []wall.Change
+	closed   bool
 	handlers []func(wall.Change)
+	wake     chan struct{} // one pending signal: the queue has changes
 	done     chan struct{}
 }
 
 func newAnnouncingPosts(posts wall.PostStore, log *slog.Logger) *announcingPosts {
-	a := &announcingPosts{PostStore: posts, log: log, changes: make(chan wall.Change, 1024), done: make(chan struct{})}
+	a := &announcingPosts{PostStore: posts, log: log, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	go a.deliver()
 	return a
 }
@@ -86,29 +89,57 @@ func (a *announcingPosts) Subscribe(fn func(wall.Change)) {
 
 func (a *announcingPosts) deliver() {
 	defer close(a.done)
-	for c := range a.changes {
-		a.mu.Lock()
-		handlers := a.handlers
-		a.mu.Unlock()
-		for _, fn := range handlers {
-			fn(c)
+	for range a.wake {
+		for {
+			a.mu.Lock()
+			batch, handlers, closed := a.queue, a.handlers, a.closed
+			a.queue = nil
+			a.mu.Unlock()
+			for _, c := range batch {
+				for _, fn := range handlers {
+					fn(c)
+				}
+			}
+			if len(batch) == 0 {
+				if closed {
+					return
+				}
+				break
+			}
 		}
 	}
 }
 
 // Close delivers what is queued and stops.
 func (a *announcingPosts) Close() {
-	close(a.changes)
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return
+	}
+	a.closed = true
+	a.mu.Unlock()
+	a.signal()
 	<-a.done
 }
 
-func (a *announcingPosts) announce(c wall.Change) {
+func (a *announcingPosts) signal() {
 	select {
-	case a.changes <- c:
-	default:
-		// Like a stream consumer that fell behind: clients get it when they catch up.
-		a.log.Warn("change queue full, broadcast skipped", "post", c.Post.ID)
+	case a.wake <- struct{}{}:
+	default: // a signal is already pending
 	}
+}
+
+func (a *announcingPosts) announce(c wall.Change) {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		a.log.Warn("change after shutdown, not broadcast", "post", c.Post.ID)
+		return
+	}
+	a.queue = append(a.queue, c)
+	a.mu.Unlock()
+	a.signal()
 }
 
 func (a *announcingPosts) CreatePost(ctx context.Context, requestKey string, p wall.Post) (wall.Post, bool, error) {

@@ -37,6 +37,7 @@ type Config struct {
 	IdleTimeout      time.Duration // WebSocket idle limit
 	MaxConnectionAge time.Duration // WebSocket age limit
 	TokenTTL         time.Duration // access and id token lifetime
+	SweepInterval    time.Duration // how often expired connections are closed; 0: DefaultSweepInterval
 
 	// DynamoDB, when set, keeps posts, connections and the rate limit in
 	// DynamoDB instead of the embedded store.
@@ -51,8 +52,8 @@ const (
 	DefaultAddr       = "127.0.0.1:8080"
 	DefaultDataDir    = ".data"
 	DefaultClientID   = "postwall-local"
-	DefaultPostLimit  = 10
-	DefaultPostWindow = 10 * time.Second
+	DefaultPostLimit  = wall.DefaultPostLimit
+	DefaultPostWindow = wall.DefaultPostWindow
 )
 
 func (c *Config) setDefaults() {
@@ -72,7 +73,10 @@ func (c *Config) setDefaults() {
 		c.PostWindow = DefaultPostWindow
 	}
 	if c.MaxConnectionAge <= 0 {
-		c.MaxConnectionAge = gateway.DefaultMaxConnectionAge
+		c.MaxConnectionAge = wall.DefaultMaxConnectionAge
+	}
+	if c.SweepInterval <= 0 {
+		c.SweepInterval = DefaultSweepInterval
 	}
 	if c.Version == "" {
 		c.Version = "dev"
@@ -89,6 +93,10 @@ type Ready struct {
 	// management API client addresses.
 	Connections func() []string
 }
+
+// DefaultSweepInterval is how often the local server closes connections whose
+// token expired without a reauth: well inside the contract's 60 seconds.
+const DefaultSweepInterval = 10 * time.Second
 
 // Run serves until ctx is done, then stops accepting, closes every socket with
 // 1001, flushes the store and returns nil. ready is called once the listener
@@ -107,7 +115,7 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 	defer ln.Close()
 	base := baseURL(ln.Addr().(*net.TCPAddr))
 
-	db, err := bolt.Open(filepath.Join(cfg.DataDir, "postwall.db"), bolt.Options{})
+	db, err := bolt.Open(filepath.Join(cfg.DataDir, "postwall.db"), bolt.Options{Log: log})
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
@@ -117,6 +125,36 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 		}
 	}()
 
+	signin, verifier, err := startSignIn(cfg, base, db)
+	if err != nil {
+		return err
+	}
+	data, err := openData(ctx, cfg, db)
+	if err != nil {
+		return err
+	}
+	defer data.close()
+
+	gw := newGateway(cfg, data, verifier)
+	stopFanout := startFanout(cfg, data, gw)
+	defer stopFanout()
+
+	pwa, err := newApp(cfg, base)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/api/", gw.APIHandler("/api"))
+	mux.Handle("/ws", gw.SocketHandler())
+	mux.Handle("/@connections/", gw.ManagementHandler())
+	mux.Handle("/auth/", canonicalHost(base, signin))
+	mux.Handle("/", canonicalHost(base, pwa))
+	return serve(ctx, cfg, ln, base, mux, gw, ready)
+}
+
+// startSignIn starts the Cognito-compatible sign-in and the verifier of its
+// tokens.
+func startSignIn(cfg Config, base string, db *bolt.DB) (http.Handler, *auth.Verifier, error) {
 	signin, err := cognito.New(cognito.Config{
 		Issuer:       base + "/auth",
 		ClientID:     cfg.ClientID,
@@ -126,42 +164,62 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 		KeyFile:      filepath.Join(cfg.DataDir, "signing-key.pem"),
 		AccessTTL:    cfg.TokenTTL,
 		IDTTL:        cfg.TokenTTL,
-		Log:          log,
+		Log:          cfg.Log,
 	})
 	if err != nil {
-		return fmt.Errorf("start sign-in: %w", err)
+		return nil, nil, fmt.Errorf("start sign-in: %w", err)
 	}
 	// The verifier fetches the keys from the sign-in's JWKS over loopback HTTP,
 	// exactly as the Lambda authorizer fetches Cognito's.
-	verifier, err := auth.New(auth.Config{Issuer: base + "/auth", ClientID: cfg.ClientID, Log: log})
+	verifier, err := auth.New(auth.Config{Issuer: base + "/auth", ClientID: cfg.ClientID, Log: cfg.Log})
 	if err != nil {
-		return fmt.Errorf("token verifier: %w", err)
+		return nil, nil, fmt.Errorf("token verifier: %w", err)
 	}
+	return signin, verifier, nil
+}
 
-	var (
-		posts     wall.PostStore       = db
-		conns     wall.ConnectionStore = db
-		limiter   wall.RateLimiter     = bolt.NewLimiter(cfg.PostLimit, cfg.PostWindow, nil)
-		subscribe                      = func(fn func(wall.Change)) { db.Subscribe(fn) }
-	)
-	if cfg.DynamoDB != nil {
-		client, err := openDynamoDB(ctx, *cfg.DynamoDB)
-		if err != nil {
-			return fmt.Errorf("DynamoDB at %q: %w", cfg.DynamoDB.Endpoint, err)
-		}
-		announcing := newAnnouncingPosts(dynamo.NewPostStore(client, cfg.DynamoDB.Tables.Posts), log)
-		defer announcing.Close()
-		posts, subscribe = announcing, announcing.Subscribe
-		conns = dynamo.NewConnectionStore(client, cfg.DynamoDB.Tables.Connections)
-		limiter = dynamo.NewRateLimiter(client, cfg.DynamoDB.Tables.Limits, cfg.PostLimit, cfg.PostWindow)
-		log.Info("posts and connections in DynamoDB", "endpoint", cfg.DynamoDB.Endpoint, "tables", cfg.DynamoDB.Tables)
+// data is where posts, connections and the rate limit live, and how the
+// fan-out hears of stored changes.
+type data struct {
+	posts     wall.PostStore
+	conns     wall.ConnectionStore
+	limiter   wall.RateLimiter
+	subscribe func(func(wall.Change))
+	close     func()
+}
+
+// openData picks the embedded store, or DynamoDB when configured.
+func openData(ctx context.Context, cfg Config, db *bolt.DB) (data, error) {
+	if cfg.DynamoDB == nil {
+		return data{
+			posts: db, conns: db,
+			limiter:   bolt.NewLimiter(cfg.PostLimit, cfg.PostWindow, nil),
+			subscribe: func(fn func(wall.Change)) { db.Subscribe(fn) },
+			close:     func() {},
+		}, nil
 	}
+	client, err := openDynamoDB(ctx, *cfg.DynamoDB)
+	if err != nil {
+		return data{}, fmt.Errorf("DynamoDB at %q: %w", cfg.DynamoDB.Endpoint, err)
+	}
+	announcing := newAnnouncingPosts(dynamo.NewPostStore(client, cfg.DynamoDB.Tables.Posts), cfg.Log)
+	cfg.Log.Info("posts and connections in DynamoDB", "endpoint", cfg.DynamoDB.Endpoint, "tables", cfg.DynamoDB.Tables)
+	return data{
+		posts:     announcing,
+		conns:     dynamo.NewConnectionStore(client, cfg.DynamoDB.Tables.Connections),
+		limiter:   dynamo.NewRateLimiter(client, cfg.DynamoDB.Tables.Limits, cfg.PostLimit, cfg.PostWindow),
+		subscribe: announcing.Subscribe,
+		close:     announcing.Close,
+	}, nil
+}
 
-	service := &wall.Service{Posts: posts, Limiter: limiter}
-	api := &handler.API{Service: service, Log: log}
-	authorizer := &handler.Authorizer{Verifier: verifier, Log: log}
-	routes := &handler.Socket{Service: service, Connections: conns, MaxAge: cfg.MaxConnectionAge, Log: log}
-	gw := gateway.New(gateway.Config{
+// newGateway runs the same Lambda handlers as AWS behind the API Gateway emulation.
+func newGateway(cfg Config, d data, verifier *auth.Verifier) *gateway.Gateway {
+	service := &wall.Service{Posts: d.posts, Limiter: d.limiter}
+	api := &handler.API{Service: service, Log: cfg.Log}
+	authorizer := &handler.Authorizer{Verifier: verifier, Log: cfg.Log}
+	routes := &handler.Socket{Service: service, Connections: d.conns, Verifier: verifier, MaxAge: cfg.MaxConnectionAge, Log: cfg.Log}
+	return gateway.New(gateway.Config{
 		API:              api.Handle,
 		Authorizer:       authorizer.Handle,
 		Routes:           routes.Handle,
@@ -169,13 +227,17 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 		Verifier:         verifier,
 		IdleTimeout:      cfg.IdleTimeout,
 		MaxConnectionAge: cfg.MaxConnectionAge,
-		Log:              log,
+		Log:              cfg.Log,
 	})
+}
 
-	// Writes are stored first; each commit then drives the fan-out, as the
-	// posts table's stream does in AWS.
-	fanout := &wall.Fanout{Connections: conns, Notifier: gw}
-	subscribe(func(c wall.Change) {
+// startFanout broadcasts each stored change, as the posts table's stream does
+// in AWS, and closes connections whose token expired, as the scheduled sweep
+// does there. The returned function stops the sweeper.
+func startFanout(cfg Config, d data, gw *gateway.Gateway) (stop func()) {
+	log := cfg.Log
+	fanout := &wall.Fanout{Connections: d.conns, Notifier: gw}
+	d.subscribe(func(c wall.Change) {
 		bctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		res, err := fanout.Broadcast(bctx, c.Frame())
@@ -184,7 +246,36 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 			log.Warn("fan-out incomplete", "post", c.Post.ID, "delivered", res.Delivered, "gone", res.Gone, "failed", res.Failed, "err", err)
 		}
 	})
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		ticker := time.NewTicker(cfg.SweepInterval)
+		defer ticker.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ticker.C:
+				sctx, cancel := context.WithTimeout(context.Background(), cfg.SweepInterval)
+				n, err := fanout.CloseExpired(sctx)
+				cancel()
+				if err != nil {
+					log.Warn("closing expired connections failed; will retry", "closed", n, "err", err)
+				} else if n > 0 {
+					log.Info("closed connections whose token expired", "closed", n)
+				}
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-stopped
+	}
+}
 
+// newApp builds the PWA, configured for this origin.
+func newApp(cfg Config, base string) (http.Handler, error) {
 	pwa, err := site.NewHandler(site.Config{
 		APIURL:      base + "/api",
 		WSURL:       "ws" + base[len("http"):] + "/ws",
@@ -195,18 +286,16 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 		Version:     cfg.Version,
 	})
 	if err != nil {
-		return fmt.Errorf("build the app: %w", err)
+		return nil, fmt.Errorf("build the app: %w", err)
 	}
+	return pwa, nil
+}
 
-	mux := http.NewServeMux()
-	mux.Handle("/api/", gw.APIHandler("/api"))
-	mux.Handle("/ws", gw.SocketHandler())
-	mux.Handle("/@connections/", gw.ManagementHandler())
-	mux.Handle("/auth/", canonicalHost(base, signin))
-	mux.Handle("/", canonicalHost(base, pwa))
-
+// serve answers on ln until ctx is done, then shuts down in order.
+func serve(ctx context.Context, cfg Config, ln net.Listener, base string, h http.Handler, gw *gateway.Gateway, ready func(Ready)) error {
+	log := cfg.Log
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
