@@ -51,7 +51,7 @@ const (
 	DefaultUnknownKIDWindow = 5 * time.Minute
 	DefaultFetchTimeout     = 10 * time.Second
 	// MaxLeeway is the most clock skew a Config may allow, and its default.
-	MaxLeeway = time.Minute
+	MaxLeeway = wall.MaxClockSkew
 )
 
 // maxTokenBytes bounds the work an oversized token can cause; Cognito's access

@@ -81,8 +81,10 @@ func (h *Socket) connect(ctx context.Context, req events.APIGatewayWebsocketProx
 	}
 	now := h.now()
 	conn := h.connection(req, who, tokenExpiry)
-	// The authorizer's answer may be cached past the token's expiry.
-	if conn.Expired(now) {
+	// The authorizer's answer may be cached past the token's expiry. Within
+	// the clock skew every token check allows, the connection is accepted and
+	// then closed like any other past its expiry.
+	if conn.Expired(now.Add(-wall.MaxClockSkew)) {
 		log.InfoContext(ctx, "socket: connection refused", "reason", "token expired", "sub", who.Sub)
 		return statusResponse(http.StatusUnauthorized)
 	}

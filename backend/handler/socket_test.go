@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -210,6 +211,21 @@ func TestSocketConnectRefusals(t *testing.T) {
 				t.Errorf("%d connections stored", n)
 			}
 		})
+	}
+}
+
+// The handshake allows the same clock skew as the REST API's token check.
+func TestSocketConnectAllowsTheClockSkew(t *testing.T) {
+	w := newSocketWorld()
+	exp := w.clock.Now().Add(-30 * time.Second).Unix()
+	resp := w.handle(t, "socket-connect.json", func(r *events.APIGatewayWebsocketProxyRequest) {
+		r.RequestContext.Authorizer.(map[string]any)["exp"] = strconv.FormatInt(exp, 10)
+	})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("token 30 s past exp: status %d, want 200", resp.StatusCode)
+	}
+	if c, ok := w.connections.get(fixtureConnectionID); !ok || c.ExpiresAt.Unix() != exp {
+		t.Fatalf("connection %+v, want it stored with the token's exp, to be closed by the sweep", c)
 	}
 }
 

@@ -49,6 +49,11 @@ const (
 	DefaultMaxConnectionAge = 2 * time.Hour
 )
 
+// MaxClockSkew is how far the clocks of token issuers and checkers may
+// disagree: every check of a token's exp, nbf and iat allows this much, and so
+// does the WebSocket handshake.
+const MaxClockSkew = time.Minute
+
 // Delivery bounds (contract section 5, "Delivery"; README, "Delivery").
 const (
 	// MaxVisibilityDelay bounds the time from a post's id (its createdAt, on

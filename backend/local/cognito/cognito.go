@@ -43,6 +43,10 @@ const (
 	throttleWindow   = 15 * time.Minute
 	userFailureLimit = 5
 	addrFailureLimit = 20
+	// Sign-ups per client address per minute: each costs a bcrypt hash, and a
+	// flood of them slowed real sign-ins twentyfold.
+	signupWindow    = time.Minute
+	addrSignupLimit = 60
 
 	maxFormBytes      = 64 << 10
 	defaultBcryptCost = 10
@@ -101,6 +105,7 @@ type Server struct {
 	dummyHash  []byte
 	userLimit  *failureLimiter
 	addrLimit  *failureLimiter
+	signups    *failureLimiter
 	crossSite  *http.CrossOriginProtection
 	pages      *template.Template
 	pageCSP    string
@@ -136,6 +141,7 @@ func New(cfg Config) (*Server, error) {
 		log:        cfg.Log,
 		userLimit:  newFailureLimiter(userFailureLimit, throttleWindow),
 		addrLimit:  newFailureLimiter(addrFailureLimit, throttleWindow),
+		signups:    newFailureLimiter(addrSignupLimit, signupWindow),
 	}
 	if s.bcryptCost == 0 {
 		s.bcryptCost = defaultBcryptCost

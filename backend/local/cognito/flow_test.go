@@ -253,9 +253,42 @@ func TestUserInfoRefusesBadTokens(t *testing.T) {
 		}
 	}
 
-	e.clock.Advance(time.Hour + time.Second)
+	// The clock skew every other check allows (wall.MaxClockSkew), then no more.
+	e.clock.Advance(time.Hour + 30*time.Second)
+	if res := e.userInfo(tr.AccessToken); res.status != http.StatusOK {
+		t.Fatalf("token 30 s past exp: status %d, want 200 as at the API and the handshake", res.status)
+	}
+	e.clock.Advance(31 * time.Second)
 	if res := e.userInfo(tr.AccessToken); res.status != http.StatusUnauthorized {
 		t.Fatalf("expired token: status %d, want 401", res.status)
+	}
+}
+
+// Revoking a refresh token revokes the access tokens issued from it, as
+// Cognito does, wherever the issuer itself checks them (userInfo).
+func TestRevokeEndsAccessTokensAtUserInfo(t *testing.T) {
+	e := newEnv(t)
+	e.signUp("rita", "rita@example.com", "rita-password")
+	verifier, challenge := pkce()
+	tr := e.exchange(e.signIn(e.browser, challenge, "s", "rita", "rita-password"), verifier)
+	refreshed := e.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tr.RefreshToken}, "client_id": {cognito.DefaultClientID}})
+	other := e.exchange(e.signIn(e.newBrowser(), challenge, "t", "rita", "rita-password"), verifier)
+	for _, token := range []string{tr.AccessToken, refreshed.AccessToken, other.AccessToken} {
+		if res := e.userInfo(token); res.status != http.StatusOK {
+			t.Fatalf("userInfo before revoke: %d", res.status)
+		}
+	}
+	res := e.post(http.DefaultClient, "/auth/oauth2/revoke", url.Values{"token": {tr.RefreshToken}, "client_id": {cognito.DefaultClientID}})
+	if res.status != http.StatusOK {
+		t.Fatalf("revoke: status %d %s", res.status, res.body)
+	}
+	for name, token := range map[string]string{"first": tr.AccessToken, "refreshed": refreshed.AccessToken} {
+		if res := e.userInfo(token); res.status != http.StatusUnauthorized {
+			t.Errorf("%s access token after its refresh token was revoked: status %d, want 401", name, res.status)
+		}
+	}
+	if res := e.userInfo(other.AccessToken); res.status != http.StatusOK {
+		t.Errorf("another sign-in's access token after an unrelated revoke: status %d, want 200", res.status)
 	}
 }
 

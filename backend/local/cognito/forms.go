@@ -261,6 +261,14 @@ func (s *Server) submitSignup(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, fieldErrors)
 		return
 	}
+	if ok, wait := s.signups.reserve(clientAddr(r), s.now()); !ok {
+		s.log.Warn("auth: sign-up throttled", "addr", clientAddr(r))
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		p.Error = "Too many accounts were created from your address. Please wait " + humanWait(wait) + " and try again."
+		p.CSRF = s.csrfToken(w, r)
+		s.render(w, http.StatusTooManyRequests, "signup", p)
+		return
+	}
 	taken := map[string]string{"username": "This username is already taken. Choose another one."}
 	if _, exists, err := s.store.userByName(username); err != nil {
 		s.log.Error("auth: look up username", "err", err)

@@ -232,6 +232,23 @@ func TestConcurrentGuessesAreThrottled(t *testing.T) {
 	}
 }
 
+// Each sign-up costs a bcrypt hash: a flood of them from one address is
+// refused, so it cannot slow everyone's sign-in down.
+func TestSignUpsAreThrottledPerAddress(t *testing.T) {
+	e := newEnv(t)
+	for i := range 60 {
+		e.signUp("user"+strconv.Itoa(i), "u"+strconv.Itoa(i)+"@example.com", "long enough")
+	}
+	c := e.newBrowser()
+	res := e.submit(c, parseForm(t, e.get(c, "/auth/signup").body), "username", "one-more", "email", "m@example.com", "password", "long enough")
+	if res.status != http.StatusTooManyRequests || res.header.Get("Retry-After") == "" {
+		t.Fatalf("61st sign-up in a minute: status %d, want 429 with Retry-After", res.status)
+	}
+	mustContain(t, res.body, "Too many accounts")
+	e.clock.Advance(time.Minute)
+	e.signUp("one-more", "m@example.com", "long enough")
+}
+
 func TestFailedSignInsAreThrottledPerAddress(t *testing.T) {
 	e := newEnv(t)
 	e.signUp("liam", "liam@example.com", "liam-password")

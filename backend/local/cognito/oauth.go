@@ -313,6 +313,15 @@ func (s *Server) handleUserInfo(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": "The access token is not valid."})
 		return
 	}
+	if revoked, err := s.store.originRevoked(claims.OriginJTI); err != nil {
+		s.log.Error("auth: check revocation for userInfo", "err", err)
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error"})
+		return
+	} else if revoked {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="postwall", error="invalid_token"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": "The access token has been revoked."})
+		return
+	}
 	u, found, err := s.store.userBySub(claims.Subject)
 	if err != nil {
 		s.log.Error("auth: load user for userInfo", "err", err)

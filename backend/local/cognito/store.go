@@ -23,6 +23,7 @@ var (
 	bucketSessions       = []byte("auth_sessions")        // sha256(cookie) -> session
 	bucketRefreshTokens  = []byte("auth_refresh_tokens")  // sha256(token) -> refreshGrant
 	bucketSessionRefresh = []byte("auth_session_refresh") // sha256(cookie) ++ sha256(token) -> nothing
+	bucketRevokedOrigins = []byte("auth_revoked_origins") // origin_jti of a revoked refresh token -> revocation time
 )
 
 var errUsernameTaken = errors.New("username already exists")
@@ -70,7 +71,7 @@ type store struct {
 
 func openStore(db *bbolt.DB) (*store, error) {
 	err := db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bucketUsers, bucketUserSubs, bucketCodes, bucketSessions, bucketRefreshTokens, bucketSessionRefresh} {
+		for _, name := range [][]byte{bucketUsers, bucketUserSubs, bucketCodes, bucketSessions, bucketRefreshTokens, bucketSessionRefresh, bucketRevokedOrigins} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
@@ -218,14 +219,13 @@ func (s *store) endSession(cookie string) (revoked int, err error) {
 			return err
 		}
 		index := tx.Bucket(bucketSessionRefresh)
-		refresh := tx.Bucket(bucketRefreshTokens)
 		var keys [][]byte
 		c := index.Cursor()
 		for k, _ := c.Seek(key); k != nil && bytes.HasPrefix(k, key); k, _ = c.Next() {
 			keys = append(keys, bytes.Clone(k))
 		}
 		for _, k := range keys {
-			if err := refresh.Delete(k[len(key):]); err != nil {
+			if err := deleteRefreshKey(tx, k[len(key):]); err != nil {
 				return err
 			}
 			if err := index.Delete(k); err != nil {
@@ -273,6 +273,14 @@ func deleteRefreshKey(tx *bbolt.Tx, key []byte) error {
 	if !found && err == nil {
 		return nil
 	}
+	// Access tokens issued under it are revoked with it, as Cognito does: they
+	// carry its origin_jti, which userInfo checks.
+	if err == nil && g.OriginJTI != "" {
+		stamp, _ := time.Now().UTC().MarshalText()
+		if err := tx.Bucket(bucketRevokedOrigins).Put([]byte(g.OriginJTI), stamp); err != nil {
+			return err
+		}
+	}
 	// An unreadable record is deleted all the same; only its index entry,
 	// harmless without the token, may stay behind.
 	if err == nil && len(g.Session) > 0 {
@@ -319,4 +327,17 @@ func (s *store) prune(now time.Time) (deleted int, err error) {
 		return 0, fmt.Errorf("cognito: prune expired auth records: %w", err)
 	}
 	return deleted, nil
+}
+
+// originRevoked reports whether the refresh token that tokens with this
+// origin_jti came from was revoked.
+func (s *store) originRevoked(originJTI string) (revoked bool, err error) {
+	if originJTI == "" {
+		return false, nil
+	}
+	err = s.db.View(func(tx *bbolt.Tx) error {
+		revoked = tx.Bucket(bucketRevokedOrigins).Get([]byte(originJTI)) != nil
+		return nil
+	})
+	return revoked, err
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/postwall/postwall/backend/wall"
 )
 
 // tokenSet is the answer of the token endpoint.
@@ -79,10 +81,11 @@ func (s *Server) sign(claims jwt.MapClaims) (string, error) {
 // accessClaims is what userInfo needs from a verified access token.
 type accessClaims struct {
 	jwt.RegisteredClaims
-	ClientID string `json:"client_id"`
-	TokenUse string `json:"token_use"`
-	Username string `json:"username"`
-	Scope    string `json:"scope"`
+	ClientID  string `json:"client_id"`
+	OriginJTI string `json:"origin_jti"`
+	TokenUse  string `json:"token_use"`
+	Username  string `json:"username"`
+	Scope     string `json:"scope"`
 }
 
 var errWrongToken = errors.New("not an access token of this client")
@@ -102,6 +105,8 @@ func (s *Server) verifyAccess(raw string) (*accessClaims, error) {
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithTimeFunc(s.now),
+		// The same clock skew as every other check of a token (wall.MaxClockSkew).
+		jwt.WithLeeway(wall.MaxClockSkew),
 	)
 	if err != nil {
 		return nil, err
