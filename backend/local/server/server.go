@@ -38,6 +38,9 @@ type Config struct {
 	MaxConnectionAge time.Duration // WebSocket age limit
 	TokenTTL         time.Duration // access and id token lifetime
 	SweepInterval    time.Duration // how often expired connections are closed; 0: DefaultSweepInterval
+	// RequestReadTimeout bounds the time to read a whole HTTP request, body
+	// included (WebSockets excepted); 0: DefaultRequestReadTimeout.
+	RequestReadTimeout time.Duration
 
 	// DynamoDB, when set, keeps posts, connections and the rate limit in
 	// DynamoDB instead of the embedded store.
@@ -75,6 +78,9 @@ func (c *Config) setDefaults() {
 	if c.MaxConnectionAge <= 0 {
 		c.MaxConnectionAge = wall.DefaultMaxConnectionAge
 	}
+	if c.RequestReadTimeout <= 0 {
+		c.RequestReadTimeout = DefaultRequestReadTimeout
+	}
 	if c.SweepInterval <= 0 {
 		c.SweepInterval = DefaultSweepInterval
 	}
@@ -97,6 +103,22 @@ type Ready struct {
 // DefaultSweepInterval is how often the local server closes connections whose
 // token expired without a reauth: well inside the contract's 60 seconds.
 const DefaultSweepInterval = 10 * time.Second
+
+// DefaultRequestReadTimeout bounds reading one HTTP request: a client that
+// trickles its body a byte a second must not hold a connection for ever.
+const DefaultRequestReadTimeout = 30 * time.Second
+
+// readDeadline gives each request limit to be read in full. http.Server's own
+// ReadTimeout cannot be used: it would also cut the WebSockets, whose
+// connections outlive the request that opened them.
+func readDeadline(limit time.Duration, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Errors only mean the connection cannot take a deadline (HTTP/2 over
+		// a test transport, say); the request is then served as before.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(limit))
+		next.ServeHTTP(w, r)
+	})
+}
 
 // Run serves until ctx is done, then stops accepting, closes every socket with
 // 1001, flushes the store and returns nil. ready is called once the listener
@@ -144,11 +166,12 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 		return err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/api/", gw.APIHandler("/api"))
-	mux.Handle("/ws", gw.SocketHandler())
-	mux.Handle("/@connections/", gw.ManagementHandler())
-	mux.Handle("/auth/", canonicalHost(base, signin))
-	mux.Handle("/", canonicalHost(base, pwa))
+	bounded := func(h http.Handler) http.Handler { return readDeadline(cfg.RequestReadTimeout, h) }
+	mux.Handle("/api/", bounded(gw.APIHandler("/api")))
+	mux.Handle("/ws", gw.SocketHandler()) // a socket lives for hours: its own limits apply
+	mux.Handle("/@connections/", bounded(gw.ManagementHandler()))
+	mux.Handle("/auth/", bounded(canonicalHost(base, signin)))
+	mux.Handle("/", bounded(canonicalHost(base, pwa)))
 	return serve(ctx, cfg, ln, base, mux, gw, ready)
 }
 
