@@ -31,7 +31,7 @@ func (emptyWall) PostByRequest(context.Context, string) (wall.Post, error) {
 func (emptyWall) ListPosts(context.Context, wall.PostQuery) ([]wall.Post, string, error) {
 	return nil, "", nil
 }
-func (emptyWall) DeletePost(context.Context, string, string) (wall.Post, error) {
+func (emptyWall) DeletePost(context.Context, string, string, wall.Identity) (wall.Post, error) {
 	return wall.Post{}, wall.Errorf(wall.ENOTFOUND, "none")
 }
 
@@ -52,14 +52,12 @@ func (m *memConnections) DeleteConnection(_ context.Context, id string) error {
 	delete(m.conns, id)
 	return nil
 }
-func (m *memConnections) ListConnections(_ context.Context, now time.Time) ([]wall.Connection, error) {
+func (m *memConnections) ListConnections(context.Context) ([]wall.Connection, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []wall.Connection
 	for _, c := range m.conns {
-		if c.ExpiresAt.After(now) {
-			out = append(out, c)
-		}
+		out = append(out, c)
 	}
 	return out, nil
 }

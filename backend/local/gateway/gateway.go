@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -25,15 +26,20 @@ import (
 	"github.com/postwall/postwall/backend/wall"
 )
 
-// API Gateway's WebSocket limits, the defaults of Config.
+// API Gateway's WebSocket limits and the contract's delivery bounds (§5), the
+// defaults of Config.
 const (
 	DefaultMaxFrameSize     = 32 << 10
+	DefaultMaxMessageSize   = 128 << 10
 	DefaultIdleTimeout      = 10 * time.Minute
 	DefaultMaxConnectionAge = 2 * time.Hour
+	DefaultMaxBacklog       = 1 << 20
+	DefaultStallTimeout     = 30 * time.Second
 	// A management API POST carries at most 128 KiB, as in API Gateway.
 	maxManagementPayload = 128 << 10
-	// How long one frame may take to reach a client before it counts as gone.
-	writeTimeout = 5 * time.Second
+	// How long a close handshake may wait for the client's answer: the contract
+	// wants the TCP connection gone within 2 s of any close.
+	closeTimeout = time.Second
 )
 
 // Config wires the gateway to the Lambda handlers it invokes.
@@ -49,9 +55,15 @@ type Config struct {
 	// Verifier plays the HTTP API's JWT authorizer.
 	Verifier wall.TokenVerifier
 
-	MaxFrameSize     int64         // 0: DefaultMaxFrameSize
+	MaxFrameSize     int64         // one frame's payload; 0: DefaultMaxFrameSize
+	MaxMessageSize   int64         // one message, all its frames; 0: DefaultMaxMessageSize
 	IdleTimeout      time.Duration // 0: DefaultIdleTimeout
 	MaxConnectionAge time.Duration // 0: DefaultMaxConnectionAge
+	// A socket holding more than MaxBacklog bytes of frames not yet written,
+	// or that accepts no byte for StallTimeout while frames wait, is closed
+	// with 1008 so that it never delays the others.
+	MaxBacklog   int           // 0: DefaultMaxBacklog
+	StallTimeout time.Duration // 0: DefaultStallTimeout
 
 	Log *slog.Logger
 	Now func() time.Time
@@ -75,6 +87,15 @@ type Gateway struct {
 func New(cfg Config) *Gateway {
 	if cfg.MaxFrameSize <= 0 {
 		cfg.MaxFrameSize = DefaultMaxFrameSize
+	}
+	if cfg.MaxMessageSize <= 0 {
+		cfg.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if cfg.MaxBacklog <= 0 {
+		cfg.MaxBacklog = DefaultMaxBacklog
+	}
+	if cfg.StallTimeout <= 0 {
+		cfg.StallTimeout = DefaultStallTimeout
 	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
@@ -102,17 +123,25 @@ func newFunction(fn any) *function {
 	return &function{instances: sync.Pool{New: func() any { return lambda.NewHandler(fn) }}}
 }
 
-// invoke passes event through f as the Lambda runtime would: as JSON in, JSON out.
-func invoke[Resp any](ctx context.Context, f *function, event any) (Resp, error) {
-	var resp Resp
+// invoke passes event through f as the Lambda runtime would: as JSON in, JSON
+// out. A panic fails this invocation only, as it fails one Lambda invocation.
+func invoke[Resp any](ctx context.Context, f *function, event any) (resp Resp, err error) {
 	payload, err := json.Marshal(event)
 	if err != nil {
 		return resp, fmt.Errorf("encode event: %w", err)
 	}
 	h := f.instances.Get().(lambda.Handler)
-	// The output is the instance's own buffer: decode it before another event
-	// can reuse the instance.
-	defer f.instances.Put(h)
+	defer func() {
+		if p := recover(); p != nil {
+			// The instance is dropped: its state after a panic is unknown, as a
+			// crashed Lambda instance is replaced.
+			err = &panicError{value: p, stack: debug.Stack()}
+			return
+		}
+		// The output is the instance's own buffer: it was decoded before
+		// another event can reuse the instance.
+		f.instances.Put(h)
+	}()
 	out, err := h.Invoke(ctx, payload)
 	if err != nil {
 		return resp, err
@@ -122,6 +151,14 @@ func invoke[Resp any](ctx context.Context, f *function, event any) (Resp, error)
 	}
 	return resp, nil
 }
+
+// panicError is a handler's panic, turned into the failure of its invocation.
+type panicError struct {
+	value any
+	stack []byte
+}
+
+func (e *panicError) Error() string { return fmt.Sprintf("handler panicked: %v\n%s", e.value, e.stack) }
 
 // newID returns an id shaped like API Gateway's request and connection ids.
 func newID() string {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -48,6 +49,12 @@ func (r *recorder) routeKeys() []string {
 
 func newTestGateway(t *testing.T, cfg Config) (*Gateway, *recorder, *httptest.Server) {
 	t.Helper()
+	return newTestGatewayOn(t, cfg, nil)
+}
+
+// newTestGatewayOn is newTestGateway with the server's listener wrapped by wrap.
+func newTestGatewayOn(t *testing.T, cfg Config, wrap func(net.Listener) net.Listener) (*Gateway, *recorder, *httptest.Server) {
+	t.Helper()
 	rec := &recorder{}
 	cfg.Verifier = staticVerifier{}
 	cfg.RouteKeys = []string{"sendpost", "ping"}
@@ -73,6 +80,9 @@ func newTestGateway(t *testing.T, cfg Config) (*Gateway, *recorder, *httptest.Se
 		rec.mu.Lock()
 		rec.routes = append(rec.routes, e)
 		rec.mu.Unlock()
+		if strings.Contains(e.Body, "explode") {
+			panic("route exploded")
+		}
 		switch e.RequestContext.RouteKey {
 		case "ping":
 			return events.APIGatewayProxyResponse{StatusCode: 200, Body: `{"type":"pong"}`}, nil
@@ -86,7 +96,11 @@ func newTestGateway(t *testing.T, cfg Config) (*Gateway, *recorder, *httptest.Se
 	mux.Handle("/api/", g.APIHandler("/api"))
 	mux.Handle("/ws", g.SocketHandler())
 	mux.Handle("/@connections/", g.ManagementHandler())
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewUnstartedServer(mux)
+	if wrap != nil {
+		srv.Listener = wrap(srv.Listener)
+	}
+	srv.Start()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

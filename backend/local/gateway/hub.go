@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"sync"
 
 	"github.com/coder/websocket"
 
@@ -28,12 +27,17 @@ func (g *Gateway) unregister(id string) {
 	delete(g.conns, id)
 }
 
+// lookup returns the socket registered with id, or nil.
+func (g *Gateway) lookup(id string) *socket {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.conns[id]
+}
+
 // open returns the socket with id once its handshake is over, or
 // wall.ErrConnectionGone if there is none.
 func (g *Gateway) open(ctx context.Context, id string) (*socket, error) {
-	g.mu.Lock()
-	s := g.conns[id]
-	g.mu.Unlock()
+	s := g.lookup(id)
 	if s == nil {
 		return nil, wall.ErrConnectionGone
 	}
@@ -77,20 +81,11 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	}
 	g.mu.Unlock()
 
-	var closing sync.WaitGroup
 	for _, s := range open {
-		closing.Add(1)
-		go func() {
-			defer closing.Done()
-			<-s.ready
-			if s.conn != nil {
-				_ = s.conn.Close(websocket.StatusGoingAway, "Server shutting down")
-			}
-		}()
+		go s.close(websocket.StatusGoingAway, "Server shutting down")
 	}
 	done := make(chan struct{})
 	go func() {
-		closing.Wait()
 		g.wg.Wait()
 		close(done)
 	}()
@@ -101,8 +96,8 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		for _, s := range open {
 			select {
 			case <-s.ready:
-				if s.conn != nil {
-					s.conn.CloseNow()
+				if s.wire != nil {
+					_ = s.wire.Close()
 				}
 			default:
 			}

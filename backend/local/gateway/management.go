@@ -38,8 +38,9 @@ func (g *Gateway) ManagementHandler() http.Handler {
 				writeAWSError(w, http.StatusRequestEntityTooLarge, "PayloadTooLargeException", "The payload exceeds 128 KiB.")
 				return
 			}
+			// A socket still in its handshake takes the frame once it is open.
 			if err := g.Send(r.Context(), id, body); err != nil {
-				// Send already closed a socket that could not take the frame.
+				// Send already closed a socket too far behind to take the frame.
 				writeGone(w, id)
 				return
 			}
@@ -63,7 +64,7 @@ func (g *Gateway) ManagementHandler() http.Handler {
 				return
 			}
 			// The socket's own goroutine runs $disconnect once the close completes.
-			go func() { _ = s.conn.Close(1000, "Closed by the server") }()
+			_ = g.Disconnect(r.Context(), s.id)
 			w.WriteHeader(http.StatusNoContent)
 		default:
 			w.Header().Set("Allow", "GET, POST, DELETE")

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/coder/websocket"
@@ -19,19 +20,44 @@ import (
 // socket is one open WebSocket connection.
 type socket struct {
 	id string
-	// ready is closed once the handshake is over; conn is set before, and nil
-	// if the upgrade failed. A socket is registered before its handshake ends, so
-	// a broadcast racing the handshake waits for it instead of finding it gone.
+	// ready is closed once the handshake is over; conn and wire are set before,
+	// and nil if the upgrade failed. A socket is registered before its
+	// handshake ends, so a broadcast racing the handshake queues its frame
+	// instead of finding the socket gone.
 	ready       chan struct{}
 	conn        *websocket.Conn
+	wire        *wireConn
 	connectedAt time.Time
 	lastActive  atomic.Int64 // Unix milliseconds
 	sourceIP    string
 	userAgent   string
 	authorizer  map[string]any // what the $connect authorizer returned, as events carry it
+
+	closing atomic.Bool // a close was started: later ones change nothing
+
+	out outbox
 }
 
 func (s *socket) touch(now time.Time) { s.lastActive.Store(now.UnixMilli()) }
+
+// close sends a close frame with code and reason and ends the TCP connection
+// once the client answers, or after closeTimeout if it does not. Only the
+// first close of a socket counts.
+func (s *socket) close(code websocket.StatusCode, reason string) {
+	if s.closing.Swap(true) {
+		return
+	}
+	s.out.drop()
+	<-s.ready
+	if s.conn == nil {
+		return
+	}
+	// Closing the wire ends whatever the close handshake waits on: a write
+	// to a client that does not read, or its answer that never comes.
+	force := time.AfterFunc(closeTimeout, func() { _ = s.wire.Close() })
+	defer force.Stop()
+	_ = s.conn.Close(code, reason)
+}
 
 // SocketHandler serves the WebSocket API: $connect authorization, then one
 // route invocation per frame, and $disconnect when the socket ends.
@@ -64,7 +90,8 @@ func (g *Gateway) SocketHandler() http.Handler {
 		s := &socket{id: newID(), ready: make(chan struct{}), connectedAt: now, sourceIP: sourceIP(r), userAgent: r.UserAgent(), authorizer: authz}
 		s.touch(now)
 		// Registered before $connect stores the connection: a broadcast that finds
-		// it in the store then waits for the handshake instead of finding it gone.
+		// it in the store then queues its frame for after the handshake instead
+		// of finding it gone.
 		if !g.register(s) {
 			writeError(w, http.StatusServiceUnavailable, wall.EINTERNAL, "The server is shutting down.")
 			return
@@ -91,14 +118,16 @@ func (g *Gateway) SocketHandler() http.Handler {
 		}
 		// API Gateway accepts any Origin; the token in the query, never a cookie,
 		// is what authorizes, so a foreign page cannot ride on a user's session.
-		conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+		upgrade := &upgradeWriter{ResponseWriter: w, cfg: &g.cfg}
+		conn, err := websocket.Accept(upgrade, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 		if err != nil {
 			g.log.Info("websocket upgrade failed", "err", err)
 			abandon("upgrade failed")
 			return
 		}
-		conn.SetReadLimit(g.cfg.MaxFrameSize)
-		s.conn = conn
+		// The wire already refuses larger messages; this only backs it up.
+		conn.SetReadLimit(g.cfg.MaxMessageSize)
+		s.conn, s.wire = conn, upgrade.wire
 		close(s.ready)
 		g.log.Info("connected", "connectionId", s.id, "username", authz["username"], "sourceIp", s.sourceIP)
 		// The socket is served on a fresh goroutine and this handler returns:
@@ -107,6 +136,10 @@ func (g *Gateway) SocketHandler() http.Handler {
 		go func() {
 			defer g.wg.Done()
 			reason := g.serve(s)
+			s.out.drop()
+			// Whatever ended the socket (a close, a dropped TCP connection, a
+			// protocol error), its descriptor is released now.
+			_ = s.conn.CloseNow()
 			g.unregister(s.id)
 			g.disconnect(s, reason)
 			g.log.Info("disconnected", "connectionId", s.id, "reason", reason)
@@ -166,19 +199,32 @@ func (g *Gateway) serve(s *socket) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	// Idle and age limits close like API Gateway does: 1001 Going away.
-	idle := time.AfterFunc(g.cfg.IdleTimeout, func() { _ = s.conn.Close(websocket.StatusGoingAway, "Idle timeout") })
+	idle := time.AfterFunc(g.cfg.IdleTimeout, func() { s.close(websocket.StatusGoingAway, "Idle timeout") })
 	defer idle.Stop()
-	age := time.AfterFunc(g.cfg.MaxConnectionAge, func() { _ = s.conn.Close(websocket.StatusGoingAway, "Maximum connection age") })
+	age := time.AfterFunc(g.cfg.MaxConnectionAge, func() { s.close(websocket.StatusGoingAway, "Maximum connection age") })
 	defer age.Stop()
 
 	for {
-		_, data, err := s.conn.Read(ctx)
+		typ, data, err := s.conn.Read(ctx)
 		if err != nil {
+			if v, ok := errors.AsType[*frameViolation](err); ok {
+				s.close(v.code, v.reason)
+				return fmt.Sprintf("closed with %d: %s", v.code, v.reason)
+			}
 			status := websocket.CloseStatus(err)
 			if status == -1 {
 				return "read: " + err.Error()
 			}
 			return fmt.Sprintf("closed with %d", status)
+		}
+		// The wire refuses binary frames before they are read; this only backs it up.
+		if typ != websocket.MessageText {
+			s.close(websocket.StatusUnsupportedData, "Binary frames are not supported")
+			return "closed with 1003: binary message"
+		}
+		if !utf8.Valid(data) {
+			s.close(websocket.StatusInvalidFramePayloadData, "Invalid UTF-8")
+			return "closed with 1007: invalid UTF-8"
 		}
 		now := g.cfg.Now()
 		s.touch(now)
@@ -191,13 +237,8 @@ func (g *Gateway) serve(s *socket) string {
 // response body, if any, goes back to the sender (a two-way route).
 func (g *Gateway) route(ctx context.Context, s *socket, data []byte, now time.Time) {
 	routeKey := "$default"
-	var sel struct {
-		Action any `json:"action"`
-	}
-	if json.Unmarshal(data, &sel) == nil {
-		if a, ok := sel.Action.(string); ok && g.routeExists(a) {
-			routeKey = a
-		}
+	if a, ok := selectAction(data); ok && g.routeExists(a) {
+		routeKey = a
 	}
 	resp, err := invoke[events.APIGatewayProxyResponse](ctx, g.routes, g.socketEvent(s, routeKey, "MESSAGE", string(data), now))
 	var reply []byte
@@ -208,10 +249,30 @@ func (g *Gateway) route(ctx context.Context, s *socket, data []byte, now time.Ti
 		reply = []byte(resp.Body)
 	}
 	if reply != nil {
-		if err := g.write(ctx, s, reply); err != nil {
+		// Through the queue, so replies and broadcasts keep their order.
+		if err := g.enqueue(s, reply); err != nil {
 			g.log.Info("reply not delivered", "connectionId", s.id, "err", err)
 		}
 	}
+}
+
+// selectAction returns the string value of the frame's "action" key. The key
+// matches exactly, as API Gateway's route selection does: "ACTION" is not it
+// (encoding/json's struct decoding would take it).
+func selectAction(data []byte) (string, bool) {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(data, &fields) != nil {
+		return "", false
+	}
+	raw, ok := fields["action"]
+	if !ok {
+		return "", false
+	}
+	var action string
+	if json.Unmarshal(raw, &action) != nil {
+		return "", false
+	}
+	return action, true
 }
 
 func (g *Gateway) routeExists(action string) bool {
@@ -256,42 +317,32 @@ func (g *Gateway) disconnect(s *socket, reason string) {
 	}
 }
 
-func (g *Gateway) write(ctx context.Context, s *socket, frame []byte) error {
-	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
-	defer cancel()
-	if err := s.conn.Write(ctx, websocket.MessageText, frame); err != nil {
-		return err
-	}
-	s.touch(g.cfg.Now())
-	return nil
-}
-
-// Send delivers frame to a connection: the in-process notifier of the local
-// fan-out. A socket that cannot take the frame in time is closed and reported gone.
+// Send queues frame for a connection and returns at once: the in-process
+// notifier of the local fan-out. A connection that is closed, or that is
+// closed now because it fell too far behind, is reported gone. frame is not
+// copied: the caller must not change it afterwards.
 func (g *Gateway) Send(ctx context.Context, connectionID string, frame []byte) error {
-	s, err := g.open(ctx, connectionID)
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := g.write(ctx, s, frame); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		s.conn.CloseNow()
-		return fmt.Errorf("%w: %v", wall.ErrConnectionGone, err)
+	s := g.lookup(connectionID)
+	if s == nil {
+		return wall.ErrConnectionGone
 	}
-	return nil
+	return g.enqueue(s, frame)
 }
 
-// Disconnect closes a connection, as the management API's DeleteConnection
-// does; an unknown one is not an error.
+// Disconnect closes a connection with 1000, as the management API's
+// DeleteConnection does, and returns without waiting for the client; its
+// $disconnect runs once the socket ends. An unknown or closing connection is
+// not an error.
 func (g *Gateway) Disconnect(ctx context.Context, connectionID string) error {
-	s, err := g.open(ctx, connectionID)
-	if errors.Is(err, wall.ErrConnectionGone) {
-		return nil
-	} else if err != nil {
+	if err := ctx.Err(); err != nil {
 		return err
 	}
-	go func() { _ = s.conn.Close(websocket.StatusPolicyViolation, "Connection closed by the server") }()
+	if s := g.lookup(connectionID); s != nil {
+		s.out.drop() // a Send from now on finds the connection gone
+		go s.close(websocket.StatusNormalClosure, "Closed by the server")
+	}
 	return nil
 }
