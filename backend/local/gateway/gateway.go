@@ -31,8 +31,8 @@ import (
 const (
 	DefaultMaxFrameSize     = 32 << 10
 	DefaultMaxMessageSize   = 128 << 10
-	DefaultIdleTimeout      = 10 * time.Minute
-	DefaultMaxConnectionAge = 2 * time.Hour
+	DefaultIdleTimeout      = wall.DefaultIdleTimeout
+	DefaultMaxConnectionAge = wall.DefaultMaxConnectionAge
 	DefaultMaxBacklog       = 1 << 20
 	DefaultStallTimeout     = 30 * time.Second
 	// A management API POST carries at most 128 KiB, as in API Gateway.
@@ -161,10 +161,18 @@ type panicError struct {
 func (e *panicError) Error() string { return fmt.Sprintf("handler panicked: %v\n%s", e.value, e.stack) }
 
 // newID returns an id shaped like API Gateway's request and connection ids.
+// API Gateway's look like "L0SM9cOFvHcCIhw=": 16 characters of base64 with
+// neither "+" nor "/", so they go in a URL path and in a command-line argument
+// (an id starting with "-" reads as an option to the AWS CLI).
 func newID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	var b [11]byte
+	for {
+		_, _ = rand.Read(b[:])
+		id := base64.StdEncoding.EncodeToString(b[:])
+		if !strings.ContainsAny(id, "+/") {
+			return id
+		}
+	}
 }
 
 // sourceIP is the client's address as API Gateway reports it: the peer, never a
@@ -210,6 +218,7 @@ func multiValues(m map[string][]string, lower bool) map[string][]string {
 func writeError(w http.ResponseWriter, status int, code, message string) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": message}})
 }

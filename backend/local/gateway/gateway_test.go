@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -142,6 +143,22 @@ func TestHandshakeStatuses(t *testing.T) {
 	}
 	if keys := rec.routeKeys(); len(keys) == 0 || keys[0] != "$connect" {
 		t.Errorf("route keys %v, want $connect first", keys)
+	}
+}
+
+// Refusals carry nosniff like every other answer, so a browser never reads
+// an error body as anything but JSON.
+func TestRefusalsAreNotSniffed(t *testing.T) {
+	_, _, srv := newTestGateway(t, Config{})
+	for _, path := range []string{"/ws", "/ws?token=forged", "/api/posts"} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("GET %s: %d with X-Content-Type-Options %q, want 401 with nosniff", path, resp.StatusCode, resp.Header.Get("X-Content-Type-Options"))
+		}
 	}
 }
 
@@ -327,6 +344,41 @@ func TestManagementAPI(t *testing.T) {
 	g.ManagementHandler().ServeHTTP(rr, req)
 	if rr.Code != 403 {
 		t.Errorf("non-loopback caller: %d, want 403", rr.Code)
+	}
+}
+
+// A management API payload that is not UTF-8 reaches the client as a binary
+// frame, as from API Gateway; text stays text.
+func TestManagementPayloadFrameTypes(t *testing.T) {
+	g, _, srv := newTestGateway(t, Config{})
+	conn, _ := dial(t, srv, "good")
+	id := g.ConnectionIDs()[0]
+	for _, c := range []struct {
+		body string
+		typ  websocket.MessageType
+	}{{"\xff\xfe\x00binary", websocket.MessageBinary}, {`{"type":"hello"}`, websocket.MessageText}} {
+		resp, err := http.Post(srv.URL+"/@connections/"+id, "application/octet-stream", strings.NewReader(c.body))
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("POST: %v %v", resp, err)
+		}
+		resp.Body.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		typ, got, err := conn.Read(ctx)
+		cancel()
+		if err != nil || typ != c.typ || string(got) != c.body {
+			t.Fatalf("socket got %v %q (%v), want %v %q", typ, got, err, c.typ, c.body)
+		}
+	}
+}
+
+// Connection ids look like API Gateway's and can be used as they are in a URL
+// path and as an AWS CLI argument.
+func TestConnectionIDsLookLikeAPIGateways(t *testing.T) {
+	shape := regexp.MustCompile(`^[A-Za-z0-9]{15}=$`)
+	for range 2000 {
+		if id := newID(); !shape.MatchString(id) {
+			t.Fatalf("id %q is not shaped like API Gateway's", id)
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 
@@ -134,7 +135,13 @@ func (g *Gateway) write(s *socket) {
 		}
 		idle = false
 		// The wire bounds the write by the client's progress (StallTimeout).
-		err := s.conn.Write(context.Background(), websocket.MessageText, frame)
+		// Frames are JSON text; a management API payload that is not UTF-8
+		// goes out as a binary frame, as API Gateway sends it.
+		typ := websocket.MessageText
+		if !utf8.Valid(frame) {
+			typ = websocket.MessageBinary
+		}
+		err := s.conn.Write(context.Background(), typ, frame)
 		s.out.written(frame, err)
 		if err != nil {
 			if s.wire.stalled.Load() || errors.Is(err, errStalled) {
