@@ -102,6 +102,11 @@ type PostStore struct {
 	Table      string
 	RequestTTL time.Duration    // 0: DefaultRequestTTL
 	Now        func() time.Time // nil: time.Now
+	// Placed, when set, is called with every post whose FEED item this store
+	// puts, first writes and repairs alike: exactly the posts whose INSERT
+	// the table's stream carries, for a stand-in of the stream where there is
+	// none (the local server on DynamoDB).
+	Placed func(wall.Post)
 
 	ids wall.IDSource // fresh ids for repairs of old requests
 }
@@ -326,6 +331,9 @@ func (s *PostStore) putFeedItem(ctx context.Context, requestKey string, p wall.P
 	}
 	if err != nil {
 		return false, fmt.Errorf("store post %s: %w", p.ID, err)
+	}
+	if s.Placed != nil {
+		s.Placed(p)
 	}
 	return true, nil
 }

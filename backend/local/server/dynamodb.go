@@ -75,8 +75,12 @@ type announcingPosts struct {
 	done     chan struct{}
 }
 
-func newAnnouncingPosts(posts wall.PostStore, log *slog.Logger) *announcingPosts {
+// newAnnouncingPosts announces every post that posts places in the feed (a
+// repair of an interrupted write included, as the stream would) and every
+// deletion.
+func newAnnouncingPosts(posts *dynamo.PostStore, log *slog.Logger) *announcingPosts {
 	a := &announcingPosts{PostStore: posts, log: log, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	posts.Placed = func(p wall.Post) { a.announce(wall.Change{Post: p}) }
 	go a.deliver()
 	return a
 }
@@ -140,14 +144,6 @@ func (a *announcingPosts) announce(c wall.Change) {
 	a.queue = append(a.queue, c)
 	a.mu.Unlock()
 	a.signal()
-}
-
-func (a *announcingPosts) CreatePost(ctx context.Context, requestKey string, p wall.Post) (wall.Post, bool, error) {
-	stored, created, err := a.PostStore.CreatePost(ctx, requestKey, p)
-	if err == nil && created {
-		a.announce(wall.Change{Post: stored})
-	}
-	return stored, created, err
 }
 
 func (a *announcingPosts) DeletePost(ctx context.Context, requestKey, id string, by wall.Identity) (wall.Post, error) {
