@@ -29,12 +29,16 @@ import (
 // API Gateway's WebSocket limits and the contract's delivery bounds (§5), the
 // defaults of Config.
 const (
-	DefaultMaxFrameSize     = 32 << 10
-	DefaultMaxMessageSize   = 128 << 10
-	DefaultIdleTimeout      = wall.DefaultIdleTimeout
-	DefaultMaxConnectionAge = wall.DefaultMaxConnectionAge
-	DefaultMaxBacklog       = 1 << 20
-	DefaultStallTimeout     = 30 * time.Second
+	DefaultMaxFrameSize   = 32 << 10
+	DefaultMaxMessageSize = 128 << 10
+	DefaultIdleTimeout    = wall.DefaultIdleTimeout
+	// Far above what people open (a few tabs and devices each), far below a
+	// descriptor limit.
+	DefaultMaxSocketsPerUser    = 1000
+	DefaultMaxSocketsPerAddress = 2000
+	DefaultMaxConnectionAge     = wall.DefaultMaxConnectionAge
+	DefaultMaxBacklog           = 1 << 20
+	DefaultStallTimeout         = 30 * time.Second
 	// A management API POST carries at most 128 KiB, as in API Gateway.
 	maxManagementPayload = 128 << 10
 	// How long a close handshake may wait for the client's answer: the contract
@@ -64,6 +68,12 @@ type Config struct {
 	// with 1008 so that it never delays the others.
 	MaxBacklog   int           // 0: DefaultMaxBacklog
 	StallTimeout time.Duration // 0: DefaultStallTimeout
+	// At most MaxSocketsPerUser open sockets per account, and
+	// MaxSocketsPerAddress per client address other than loopback (this
+	// machine's own clients), so that one client cannot take every
+	// descriptor; past them the handshake is refused with 429.
+	MaxSocketsPerUser    int // 0: DefaultMaxSocketsPerUser
+	MaxSocketsPerAddress int // 0: DefaultMaxSocketsPerAddress
 
 	Log *slog.Logger
 	Now func() time.Time
@@ -77,10 +87,12 @@ type Gateway struct {
 
 	api, authorizer, routes *function
 
-	mu     sync.Mutex
-	conns  map[string]*socket
-	closed bool
-	wg     sync.WaitGroup // one per open socket, for Shutdown
+	mu      sync.Mutex
+	conns   map[string]*socket
+	perUser map[string]int // open sockets by sub
+	perAddr map[string]int // open sockets by source address, loopback left out
+	closed  bool
+	wg      sync.WaitGroup // one per open socket, for Shutdown
 }
 
 // New returns a gateway for cfg.
@@ -97,6 +109,12 @@ func New(cfg Config) *Gateway {
 	if cfg.StallTimeout <= 0 {
 		cfg.StallTimeout = DefaultStallTimeout
 	}
+	if cfg.MaxSocketsPerUser <= 0 {
+		cfg.MaxSocketsPerUser = DefaultMaxSocketsPerUser
+	}
+	if cfg.MaxSocketsPerAddress <= 0 {
+		cfg.MaxSocketsPerAddress = DefaultMaxSocketsPerAddress
+	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
 	}
@@ -111,6 +129,7 @@ func New(cfg Config) *Gateway {
 		log = slog.Default()
 	}
 	return &Gateway{cfg: cfg, log: log.With("component", "gateway"), conns: map[string]*socket{},
+		perUser: map[string]int{}, perAddr: map[string]int{},
 		api: newFunction(cfg.API), authorizer: newFunction(cfg.Authorizer), routes: newFunction(cfg.Routes)}
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -413,5 +414,59 @@ func TestConcurrentInvocationsKeepTheirAnswers(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// One account cannot hold every descriptor: past its cap the handshake is
+// refused with 429, and a closed socket frees its place.
+func TestSocketsPerUserAreCapped(t *testing.T) {
+	g, _, srv := newTestGateway(t, Config{MaxSocketsPerUser: 3})
+	var open []*websocket.Conn
+	for range 3 {
+		conn, status := dial(t, srv, "good")
+		if status != http.StatusSwitchingProtocols {
+			t.Fatalf("socket within the cap: status %d", status)
+		}
+		open = append(open, conn)
+	}
+	if _, status := dial(t, srv, "good"); status != http.StatusTooManyRequests {
+		t.Fatalf("fourth socket of one user: status %d, want 429", status)
+	}
+	_ = open[0].Close(websocket.StatusNormalClosure, "")
+	deadline := time.Now().Add(5 * time.Second)
+	for len(g.ConnectionIDs()) > 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, status := dial(t, srv, "good"); status != http.StatusSwitchingProtocols {
+		t.Fatalf("socket after one closed: status %d, want 101", status)
+	}
+}
+
+// Clients from one address other than loopback are capped too.
+func TestSocketsPerAddressAreCapped(t *testing.T) {
+	g := New(Config{MaxSocketsPerAddress: 2, MaxSocketsPerUser: 100})
+	remote := func(i int) *socket {
+		return &socket{id: newID(), sourceIP: "192.0.2.7", authorizer: map[string]any{"sub": "sub-" + strconv.Itoa(i)}}
+	}
+	local := func(i int) *socket {
+		return &socket{id: newID(), sourceIP: "127.0.0.1", authorizer: map[string]any{"sub": "sub-" + strconv.Itoa(i)}}
+	}
+	a, b := remote(1), remote(2)
+	for _, s := range []*socket{a, b} {
+		if err := g.register(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := g.register(remote(3)); !errors.Is(err, errTooManySockets) {
+		t.Fatalf("third socket from one address: %v, want refused", err)
+	}
+	for i := range 5 {
+		if err := g.register(local(i)); err != nil {
+			t.Fatalf("loopback socket %d: %v, want no cap", i, err)
+		}
+	}
+	g.unregister(a.id)
+	if err := g.register(remote(4)); err != nil {
+		t.Fatalf("socket after one from the address left: %v", err)
 	}
 }

@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"errors"
+	"net"
 
 	"github.com/coder/websocket"
 
@@ -10,21 +12,64 @@ import (
 
 // The registry of open sockets.
 
-func (g *Gateway) register(s *socket) bool {
+// errClosed refuses a handshake while the gateway shuts down.
+var errClosed = errors.New("gateway closed")
+
+// errTooManySockets refuses a handshake past a per-user or per-address cap.
+var errTooManySockets = errors.New("too many open sockets")
+
+// register adds s, or refuses it: errClosed while shutting down,
+// errTooManySockets past a cap.
+func (g *Gateway) register(s *socket) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {
-		return false
+		return errClosed
+	}
+	user, addr := s.owner(), s.countedAddr()
+	if g.perUser[user] >= g.cfg.MaxSocketsPerUser || (addr != "" && g.perAddr[addr] >= g.cfg.MaxSocketsPerAddress) {
+		return errTooManySockets
+	}
+	g.perUser[user]++
+	if addr != "" {
+		g.perAddr[addr]++
 	}
 	g.conns[s.id] = s
 	g.wg.Add(1)
-	return true
+	return nil
 }
 
 func (g *Gateway) unregister(id string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	s := g.conns[id]
+	if s == nil {
+		return
+	}
 	delete(g.conns, id)
+	user, addr := s.owner(), s.countedAddr()
+	if g.perUser[user]--; g.perUser[user] <= 0 {
+		delete(g.perUser, user)
+	}
+	if addr != "" {
+		if g.perAddr[addr]--; g.perAddr[addr] <= 0 {
+			delete(g.perAddr, addr)
+		}
+	}
+}
+
+// owner is the sub the authorizer gave the socket.
+func (s *socket) owner() string {
+	sub, _ := s.authorizer["sub"].(string)
+	return sub
+}
+
+// countedAddr is the address the per-address cap counts, "" for loopback.
+func (s *socket) countedAddr() string {
+	if ip := net.ParseIP(s.sourceIP); ip != nil && ip.IsLoopback() {
+		return ""
+	}
+	return s.sourceIP
 }
 
 // lookup returns the socket registered with id, or nil.

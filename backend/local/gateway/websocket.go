@@ -92,7 +92,11 @@ func (g *Gateway) SocketHandler() http.Handler {
 		// Registered before $connect stores the connection: a broadcast that finds
 		// it in the store then queues its frame for after the handshake instead
 		// of finding it gone.
-		if !g.register(s) {
+		if err := g.register(s); errors.Is(err, errTooManySockets) {
+			g.log.Warn("handshake refused: too many open sockets", "sub", s.owner(), "sourceIp", s.sourceIP)
+			writeError(w, http.StatusTooManyRequests, wall.ERATELIMITED, "Too many open connections; close some and try again.")
+			return
+		} else if err != nil {
 			writeError(w, http.StatusServiceUnavailable, wall.EINTERNAL, "The server is shutting down.")
 			return
 		}

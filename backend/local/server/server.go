@@ -41,6 +41,9 @@ type Config struct {
 	// RequestReadTimeout bounds the time to read a whole HTTP request, body
 	// included (WebSockets excepted); 0: DefaultRequestReadTimeout.
 	RequestReadTimeout time.Duration
+	// MaxSocketsPerUser caps one account's open WebSockets; 0: the gateway's
+	// default (gateway.DefaultMaxSocketsPerUser).
+	MaxSocketsPerUser int
 
 	// DynamoDB, when set, keeps posts, connections and the rate limit in
 	// DynamoDB instead of the embedded store.
@@ -243,14 +246,15 @@ func newGateway(cfg Config, d data, verifier *auth.Verifier) *gateway.Gateway {
 	authorizer := &handler.Authorizer{Verifier: verifier, Log: cfg.Log}
 	routes := &handler.Socket{Service: service, Connections: d.conns, Verifier: verifier, MaxAge: cfg.MaxConnectionAge, Log: cfg.Log}
 	return gateway.New(gateway.Config{
-		API:              api.Handle,
-		Authorizer:       authorizer.Handle,
-		Routes:           routes.Handle,
-		RouteKeys:        wall.Actions,
-		Verifier:         verifier,
-		IdleTimeout:      cfg.IdleTimeout,
-		MaxConnectionAge: cfg.MaxConnectionAge,
-		Log:              cfg.Log,
+		API:               api.Handle,
+		Authorizer:        authorizer.Handle,
+		Routes:            routes.Handle,
+		RouteKeys:         wall.Actions,
+		Verifier:          verifier,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxConnectionAge:  cfg.MaxConnectionAge,
+		MaxSocketsPerUser: cfg.MaxSocketsPerUser,
+		Log:               cfg.Log,
 	})
 }
 
