@@ -19,6 +19,7 @@ import (
 	"github.com/postwall/postwall/backend/apigw"
 	"github.com/postwall/postwall/backend/dynamo/dynalite"
 	"github.com/postwall/postwall/backend/local/server"
+	"github.com/postwall/postwall/backend/local/server/servertest"
 	"github.com/postwall/postwall/backend/wall"
 )
 
@@ -42,21 +43,21 @@ func endToEnd(t *testing.T, cfg server.Config) {
 
 	t.Run("api refuses calls without a valid token", func(t *testing.T) {
 		for _, token := range []string{"", "not-a-jwt", "a.b.c"} {
-			status, page := getPosts(t, base, token, "")
+			status, page := servertest.GetPosts(t, base, token, "")
 			if status != http.StatusUnauthorized || page.Error.Code != "unauthorized" {
 				t.Errorf("token %q: status %d code %q, want 401 unauthorized", token, status, page.Error.Code)
 			}
 		}
 	})
 
-	alice := newUser(t, base, "alice")
-	bob := newUser(t, base, "bob")
-	alice.signUp()
-	bob.signUp()
+	alice := servertest.NewUser(t, base, "alice")
+	bob := servertest.NewUser(t, base, "bob")
+	alice.SignUp()
+	bob.SignUp()
 
 	t.Run("tokens refresh and describe the user", func(t *testing.T) {
-		refreshed := alice.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {alice.tokens.RefreshToken}, "client_id": {"postwall-local"}}, http.StatusOK)
-		if refreshed.AccessToken == alice.tokens.AccessToken {
+		refreshed := alice.Token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {alice.Tokens.RefreshToken}, "client_id": {"postwall-local"}}, http.StatusOK)
+		if refreshed.AccessToken == alice.Tokens.AccessToken {
 			t.Error("refresh returned the same access token")
 		}
 		req, _ := http.NewRequest(http.MethodGet, base+"/auth/oauth2/userInfo", nil)
@@ -70,28 +71,28 @@ func endToEnd(t *testing.T, cfg server.Config) {
 			t.Errorf("userInfo with a refreshed token: %d", resp.StatusCode)
 		}
 		// The code is single-use: signing in again gives a new one; a reused one fails.
-		alice.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"forged"}, "client_id": {"postwall-local"}}, http.StatusBadRequest)
+		alice.Token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"forged"}, "client_id": {"postwall-local"}}, http.StatusBadRequest)
 	})
 
 	t.Run("an empty wall", func(t *testing.T) {
-		status, page := alice.listPosts("")
+		status, page := alice.ListPosts("")
 		if status != http.StatusOK || len(page.Posts) != 0 || page.Next != "" {
 			t.Fatalf("status %d, %d posts, next %q", status, len(page.Posts), page.Next)
 		}
 	})
 
-	sa := alice.dial()
-	sb := bob.dial()
+	sa := alice.Dial()
+	sb := bob.Dial()
 
-	var first frame
+	var first servertest.Frame
 	t.Run("a post is acked to its sender and broadcast to every socket", func(t *testing.T) {
-		sa.send(map[string]any{"action": "sendpost", "requestId": "r1", "text": "  hello, wall  ", "author": "mallory", "name": "mallory", "id": "01ARZ3NDEKTSV4RRFFQ69G5FAV"})
-		ack := sa.next("ack")
+		sa.Send(map[string]any{"action": "sendpost", "requestId": "r1", "text": "  hello, wall  ", "author": "mallory", "name": "mallory", "id": "01ARZ3NDEKTSV4RRFFQ69G5FAV"})
+		ack := sa.Next("ack")
 		if *ack.RequestID != "r1" || ack.Post.Author != "alice" || ack.Post.Text != "hello, wall" || len(ack.Post.ID) != 26 || ack.Post.ID == "01ARZ3NDEKTSV4RRFFQ69G5FAV" {
 			t.Fatalf("ack = %+v", ack)
 		}
-		for name, s := range map[string]*socket{"alice": sa, "bob": sb} {
-			if got := s.next("post"); got.Post != ack.Post {
+		for name, s := range map[string]*servertest.Socket{"alice": sa, "bob": sb} {
+			if got := s.Next("post"); got.Post != ack.Post {
 				t.Errorf("%s got post %+v, want %+v", name, got.Post, ack.Post)
 			}
 		}
@@ -99,12 +100,12 @@ func endToEnd(t *testing.T, cfg server.Config) {
 	})
 
 	t.Run("a repeated requestId stores nothing new", func(t *testing.T) {
-		sa.send(map[string]any{"action": "sendpost", "requestId": "r1", "text": "something else"})
-		ack := sa.next("ack")
+		sa.Send(map[string]any{"action": "sendpost", "requestId": "r1", "text": "something else"})
+		ack := sa.Next("ack")
 		if ack.Post != first.Post {
 			t.Fatalf("repeat ack post %+v, want %+v", ack.Post, first.Post)
 		}
-		_, page := alice.listPosts("")
+		_, page := alice.ListPosts("")
 		if len(page.Posts) != 1 || page.Posts[0] != first.Post {
 			t.Fatalf("posts after repeat: %+v", page.Posts)
 		}
@@ -123,8 +124,8 @@ func endToEnd(t *testing.T, cfg server.Config) {
 			{`{"action":"sendpost","requestId":"` + strings.Repeat("r", 65) + `","text":"hi"}`, ""},
 		}
 		for _, c := range cases {
-			sa.send(c.frame)
-			f := sa.next("error")
+			sa.Send(c.frame)
+			f := sa.Next("error")
 			if f.Code != "invalid" || f.Message == "" || f.RequestID == nil {
 				t.Errorf("frame %.40q: error %+v, want code invalid with a message and a requestId field", c.frame, f)
 			}
@@ -132,23 +133,32 @@ func endToEnd(t *testing.T, cfg server.Config) {
 				t.Errorf("frame %.40q: requestId %q, want %q", c.frame, *f.RequestID, c.reqID)
 			}
 		}
-		sa.send(`{"action":"ping"}`)
-		sa.next("pong")
+		sa.Send(`{"action":"ping"}`)
+		sa.Next("pong")
 	})
 
 	t.Run("only the author may delete", func(t *testing.T) {
-		sb.send(map[string]any{"action": "deletepost", "requestId": "d1", "id": first.Post.ID})
-		if f := sb.next("error"); f.Code != "forbidden" {
+		sb.Send(map[string]any{"action": "deletepost", "requestId": "d1", "id": first.Post.ID})
+		if f := sb.Next("error"); f.Code != "forbidden" {
 			t.Fatalf("bob deleting alice's post: %+v", f)
 		}
-		sa.send(map[string]any{"action": "deletepost", "requestId": "d2", "id": first.Post.ID})
-		for name, s := range map[string]*socket{"alice": sa, "bob": sb} {
-			if f := s.next("deleted"); f.ID != first.Post.ID {
+		sa.Send(map[string]any{"action": "deletepost", "requestId": "d2", "id": first.Post.ID})
+		// The ack carries the post as it was.
+		if ack := sa.Next("ack"); *ack.RequestID != "d2" || ack.Post != first.Post {
+			t.Errorf("delete ack = %+v, want d2 with %+v", ack, first.Post)
+		}
+		for name, s := range map[string]*servertest.Socket{"alice": sa, "bob": sb} {
+			if f := s.Next("deleted"); f.ID != first.Post.ID {
 				t.Errorf("%s got deleted %q", name, f.ID)
 			}
 		}
-		sa.send(map[string]any{"action": "deletepost", "requestId": "d3", "id": first.Post.ID})
-		if f := sa.next("error"); f.Code != "not_found" {
+		// A repeated requestId answers the same ack, though the post is gone.
+		sa.Send(map[string]any{"action": "deletepost", "requestId": "d2", "id": first.Post.ID})
+		if ack := sa.Next("ack"); *ack.RequestID != "d2" || ack.Post != first.Post {
+			t.Errorf("repeated delete ack = %+v, want d2 with %+v", ack, first.Post)
+		}
+		sa.Send(map[string]any{"action": "deletepost", "requestId": "d3", "id": first.Post.ID})
+		if f := sa.Next("error"); f.Code != "not_found" {
 			t.Fatalf("deleting twice: %+v", f)
 		}
 	})
@@ -157,13 +167,13 @@ func endToEnd(t *testing.T, cfg server.Config) {
 	t.Run("paging in both directions has no gap or duplicate", func(t *testing.T) {
 		const n = 130
 		for i := range n {
-			sa.send(map[string]any{"action": "sendpost", "requestId": fmt.Sprintf("p%d", i), "text": fmt.Sprintf("post %d", i)})
-			all = append(all, sa.next("ack").Post.ID)
+			sa.Send(map[string]any{"action": "sendpost", "requestId": fmt.Sprintf("p%d", i), "text": fmt.Sprintf("post %d", i)})
+			all = append(all, sa.Next("ack").Post.ID)
 		}
 		var newestFirst []string
 		query := "limit=50"
 		for {
-			status, page := bob.listPosts(query)
+			status, page := bob.ListPosts(query)
 			if status != http.StatusOK {
 				t.Fatalf("GET %s: %d %+v", query, status, page.Error)
 			}
@@ -183,7 +193,7 @@ func endToEnd(t *testing.T, cfg server.Config) {
 		var oldestFirst []string
 		query = "limit=100&after=" + all[0]
 		for {
-			_, page := bob.listPosts(query)
+			_, page := bob.ListPosts(query)
 			for _, p := range page.Posts {
 				oldestFirst = append(oldestFirst, p.ID)
 			}
@@ -196,7 +206,7 @@ func endToEnd(t *testing.T, cfg server.Config) {
 			t.Fatalf("oldest-first paging: got %d ids, want %d in order", len(oldestFirst), len(all)-1)
 		}
 		for _, q := range []string{"limit=0", "limit=101", "limit=abc", "before=x", "after=" + all[0] + "&before=" + all[1]} {
-			if status, page := bob.listPosts(q); status != http.StatusBadRequest || page.Error.Code != "invalid" {
+			if status, page := bob.ListPosts(q); status != http.StatusBadRequest || page.Error.Code != "invalid" {
 				t.Errorf("GET ?%s: status %d code %q, want 400 invalid", q, status, page.Error.Code)
 			}
 		}
@@ -221,8 +231,8 @@ func endToEnd(t *testing.T, cfg server.Config) {
 			}
 		}
 		// Each socket got one pong naming its connection; bob's tells us his id.
-		sa.next("pong")
-		b := sb.rawContaining(`"to":`)
+		sa.Next("pong")
+		b := sb.RawContaining(`"to":`)
 		for _, id := range ids {
 			if strings.Contains(b, id) {
 				bobID = id
@@ -239,7 +249,7 @@ func endToEnd(t *testing.T, cfg server.Config) {
 		if err := notifier.Send(ctx, bobID, []byte(`{"type":"pong","via":"notifier"}`)); err != nil {
 			t.Fatalf("notifier.Send: %v", err)
 		}
-		if got := sb.rawContaining(`"via":"notifier"`); got == "" {
+		if got := sb.RawContaining(`"via":"notifier"`); got == "" {
 			t.Error("bob did not get the notifier's frame")
 		}
 		if err := notifier.Send(ctx, "no-such-connection", []byte(`{}`)); !errors.Is(err, wall.ErrConnectionGone) {
@@ -256,7 +266,7 @@ func endToEnd(t *testing.T, cfg server.Config) {
 		if _, err := client.DeleteConnection(ctx, &apigatewaymanagementapi.DeleteConnectionInput{ConnectionId: aws.String(bobID)}); err != nil {
 			t.Fatalf("DeleteConnection: %v", err)
 		}
-		if status := sb.closeStatus(); status == -1 {
+		if status := sb.CloseStatus(); status == -1 {
 			t.Errorf("bob's socket did not close cleanly")
 		}
 		var gone *types.GoneException
@@ -274,25 +284,25 @@ func endToEnd(t *testing.T, cfg server.Config) {
 	})
 
 	t.Run("an oversized frame closes the socket with 1009", func(t *testing.T) {
-		s := bob.dial()
-		s.send(`{"action":"sendpost","requestId":"big","text":"` + strings.Repeat("a", 33<<10) + `"}`)
-		if status := s.closeStatus(); status != websocket.StatusMessageTooBig {
+		s := bob.Dial()
+		s.Send(`{"action":"sendpost","requestId":"big","text":"` + strings.Repeat("a", 33<<10) + `"}`)
+		if status := s.CloseStatus(); status != websocket.StatusMessageTooBig {
 			t.Fatalf("close status %d, want 1009", status)
 		}
 	})
 
 	t.Run("a restart keeps everything and closes sockets with 1001", func(t *testing.T) {
 		srv.stop()
-		if status := sa.closeStatus(); status != websocket.StatusGoingAway {
+		if status := sa.CloseStatus(); status != websocket.StatusGoingAway {
 			t.Errorf("alice's socket closed with %d, want 1001", status)
 		}
 		srv2 := start(t, cfg)
 		if srv2.BaseURL == base {
 			t.Log("restarted on the same address")
 		}
-		again := newUser(t, srv2.BaseURL, "alice")
-		again.signIn()
-		_, page := again.listPosts("limit=100")
+		again := servertest.NewUser(t, srv2.BaseURL, "alice")
+		again.SignIn()
+		_, page := again.ListPosts("limit=100")
 		if len(page.Posts) != 100 || page.Posts[0].ID != all[len(all)-1] {
 			t.Fatalf("after restart: %d posts, newest %v", len(page.Posts), page.Posts)
 		}
@@ -304,31 +314,31 @@ func endToEnd(t *testing.T, cfg server.Config) {
 // ack, and other users are not held back.
 func TestPostRateLimit(t *testing.T) {
 	srv := start(t, server.Config{DataDir: t.TempDir(), PostLimit: 3, PostWindow: time.Hour, Log: testLogger(t)})
-	dora := newUser(t, srv.BaseURL, "dora")
-	dora.signUp()
-	eve := newUser(t, srv.BaseURL, "eve")
-	eve.signUp()
-	sd, se := dora.dial(), eve.dial()
+	dora := servertest.NewUser(t, srv.BaseURL, "dora")
+	dora.SignUp()
+	eve := servertest.NewUser(t, srv.BaseURL, "eve")
+	eve.SignUp()
+	sd, se := dora.Dial(), eve.Dial()
 
-	var first frame
+	var first servertest.Frame
 	for i := range 3 {
-		sd.send(map[string]any{"action": "sendpost", "requestId": fmt.Sprintf("q%d", i), "text": "quick"})
-		ack := sd.next("ack")
+		sd.Send(map[string]any{"action": "sendpost", "requestId": fmt.Sprintf("q%d", i), "text": "quick"})
+		ack := sd.Next("ack")
 		if i == 0 {
 			first = ack
 		}
 	}
-	sd.send(map[string]any{"action": "sendpost", "requestId": "q3", "text": "one too many"})
-	if f := sd.next("error"); f.Code != "rate_limited" || f.RequestID == nil || *f.RequestID != "q3" {
+	sd.Send(map[string]any{"action": "sendpost", "requestId": "q3", "text": "one too many"})
+	if f := sd.Next("error"); f.Code != "rate_limited" || f.RequestID == nil || *f.RequestID != "q3" {
 		t.Fatalf("fourth post: %+v, want rate_limited for q3", f)
 	}
-	sd.send(map[string]any{"action": "sendpost", "requestId": "q0", "text": "quick"})
-	if ack := sd.next("ack"); ack.Post != first.Post {
+	sd.Send(map[string]any{"action": "sendpost", "requestId": "q0", "text": "quick"})
+	if ack := sd.Next("ack"); ack.Post != first.Post {
 		t.Errorf("retry of a stored post while limited: %+v, want the first ack", ack.Post)
 	}
-	se.send(map[string]any{"action": "sendpost", "requestId": "e0", "text": "not limited"})
-	se.next("ack")
-	if _, page := dora.listPosts(""); len(page.Posts) != 4 {
+	se.Send(map[string]any{"action": "sendpost", "requestId": "e0", "text": "not limited"})
+	se.Next("ack")
+	if _, page := dora.ListPosts(""); len(page.Posts) != 4 {
 		t.Errorf("%d posts stored, want 3 of dora's and 1 of eve's", len(page.Posts))
 	}
 }

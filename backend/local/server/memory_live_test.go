@@ -17,6 +17,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/postwall/postwall/backend/local/server"
+	"github.com/postwall/postwall/backend/local/server/servertest"
 )
 
 // BenchmarkIdleConnectionLiveMemory runs the server in this process and its
@@ -29,9 +30,9 @@ import (
 func BenchmarkIdleConnectionLiveMemory(b *testing.B) {
 	const n = 2000
 	srv := start(b, server.Config{DataDir: b.TempDir(), Log: slog.New(slog.DiscardHandler)})
-	u := newUser(b, srv.BaseURL, "memory")
-	u.signUp()
-	wsURL := "ws" + strings.TrimPrefix(srv.BaseURL, "http") + "/ws?token=" + url.QueryEscape(u.tokens.AccessToken)
+	u := servertest.NewUser(b, srv.BaseURL, "memory")
+	u.SignUp()
+	wsURL := "ws" + strings.TrimPrefix(srv.BaseURL, "http") + "/ws?token=" + url.QueryEscape(u.Tokens.AccessToken)
 
 	for range b.N {
 		beforeHeap, beforeStack := liveBytes()
