@@ -1,20 +1,18 @@
 package server_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/postwall/postwall/backend/local/server/servertest"
 )
 
 // BenchmarkIdleConnectionMemory runs bin/postwall in its own process, opens N
@@ -24,31 +22,13 @@ import (
 //	go test -run '^$' -bench IdleConnectionMemory -benchtime 1x ./backend/local/server
 func BenchmarkIdleConnectionMemory(b *testing.B) {
 	const n = 2000
-	bin := filepath.Join(b.TempDir(), "postwall")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/postwall").CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(b)
 	cmd := exec.Command(bin, "serve", "-addr", "127.0.0.1:0", "-data", b.TempDir(), "-log-level", "warn")
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	var base string
-	sc := bufio.NewScanner(stdout)
-	re := regexp.MustCompile(`listening on (http://\S+)`)
-	for sc.Scan() {
-		if m := re.FindStringSubmatch(sc.Text()); m != nil {
-			base = m[1]
-			break
-		}
-	}
-	if base == "" {
-		b.Fatal("the server did not start")
-	}
-	u := newUser(b, base, "memory")
-	u.signUp()
-	wsURL := "ws" + strings.TrimPrefix(base, "http") + "/ws?token=" + url.QueryEscape(u.tokens.AccessToken)
+	base, stop := startChild(b, cmd)
+	defer stop()
+	u := servertest.NewUser(b, base, "memory")
+	u.SignUp()
+	wsURL := u.SocketURL()
 
 	// Warm up: one connection and a pause, so lazily built state is not counted.
 	ctx := context.Background()
