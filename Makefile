@@ -16,7 +16,7 @@ LAMBDAS   := api authorizer ws fanout sweep
 WASM      := app/site/web/app.wasm
 GO_SOURCES := $(shell find . -name '*.go' -not -path './.tools/*' -not -path './cdk/*' 2>/dev/null) go.mod go.sum
 
-.PHONY: run build wasm web lambdas test test-go test-cdk lint tools tools-node tools-browser \
+.PHONY: run build wasm web lambdas test test-go test-cdk lint tools tools-node tools-browser tools-rie \
         bench screenshots perf synth bootstrap deploy clean
 
 ## run: build, then serve everything on http://127.0.0.1:8080 with the embedded store in .data/
@@ -54,7 +54,7 @@ lambdas:
 ## test: every test (Go with -race, the browser tests, the CDK assertions)
 test: tools build lambdas
 	$(GO) vet ./...
-	POSTWALL_REQUIRE_DYNALITE=1 $(GO) test -race -timeout 12m $$($(GO) list ./... | grep -v /cdk)
+	POSTWALL_REQUIRE_DYNALITE=1 POSTWALL_REQUIRE_TOOLS=1 $(GO) test -race -timeout 12m $$($(GO) list ./... | grep -v /cdk)
 	$(GO) test -timeout 12m ./cdk/...
 
 ## lint: gofmt and go vet
@@ -63,7 +63,7 @@ lint:
 	$(GO) vet ./...
 
 ## tools: npm packages into .tools/ (git-ignored) and Debian packages when missing
-tools: tools-node tools-browser
+tools: tools-node tools-browser tools-rie
 
 tools-node: $(NODE_BIN)/dynalite $(NODE_BIN)/cdk
 
@@ -76,6 +76,16 @@ tools-browser:
 	  echo "installing chromium (browser tests)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	@command -v zip >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zip >/dev/null; }
+
+# tools-rie: AWS's Lambda Runtime Interface Emulator into .tools/bin, and qemu
+# to run the arm64 bootstraps under it on other CPUs (backend/cmd/lambdatest).
+tools-rie:
+	@test -x $(TOOLS)/bin/aws-lambda-rie || { \
+	  echo "installing aws-lambda-rie (Lambda boot tests)"; \
+	  GOBIN=$(TOOLS)/bin $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d; }
+	@command -v qemu-aarch64-static >/dev/null || { \
+	  echo "installing qemu-user-static (arm64 Lambda bootstraps)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static >/dev/null; }
 
 ## bench: the benchmarks whose figures are in README.md's Performance section
 bench: tools build lambdas
