@@ -37,6 +37,41 @@ func BenchmarkListPosts(b *testing.B) {
 	}
 }
 
+// BenchmarkOpen opens a store of 100,000 posts (about 30 MB): what checking
+// every page at Open costs a server's start.
+func BenchmarkOpen(b *testing.B) {
+	db, _ := benchFeed(b, 100_000)
+	path := db.bolt.Path()
+	if err := db.Close(); err != nil {
+		b.Fatalf("close: %v", err)
+	}
+	for b.Loop() {
+		db, err := Open(path, Options{})
+		if err != nil {
+			b.Fatalf("open: %v", err)
+		}
+		if err := db.Close(); err != nil {
+			b.Fatalf("close: %v", err)
+		}
+	}
+}
+
+// BenchmarkCreatePost stores posts one after another, each fsynced and its
+// change logged and delivered to a subscriber: the write path of a sendpost.
+func BenchmarkCreatePost(b *testing.B) {
+	db, _ := benchFeed(b, 0)
+	db.Subscribe(func(wall.Change) {})
+	i := 0
+	for b.Loop() {
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		p := wall.Post{ID: wall.NewID(now), Author: "alice", AuthorSub: "sub-alice", Text: "a sentence or so of text like most posts", CreatedAt: now}
+		if _, _, err := db.CreatePost(b.Context(), fmt.Sprintf("k%d", i), p); err != nil {
+			b.Fatalf("create: %v", err)
+		}
+		i++
+	}
+}
+
 // benchFeed fills a fresh store with n posts in batched transactions (one
 // commit per post would spend the whole budget on fsync) and returns it with
 // the id of its middle post.

@@ -64,7 +64,7 @@ func (db *DB) DeleteConnection(_ context.Context, id string) error {
 	return nil
 }
 
-// ListConnections returns every connection whose ExpiresAt is after now. It
+// ListConnections returns every stored connection, expired ones included. It
 // reads the in-memory copy of the connections bucket: the fan-out calls it for
 // every post, and decoding thousands of records from the file each time would
 // sit on every post's way to its readers.
@@ -76,6 +76,44 @@ func (db *DB) ListConnections(_ context.Context) ([]wall.Connection, error) {
 		conns = append(conns, c)
 	}
 	return conns, nil
+}
+
+// forgetLongExpiredConnections deletes the connections that expired before
+// cutoff (see forgetConnectionsAfter), and any record that does not decode.
+func (db *DB) forgetLongExpiredConnections(cutoff time.Time) error {
+	err := db.bolt.Update(func(tx *bbolt.Tx) error {
+		conns := tx.Bucket(bucketConnections)
+		var expired [][]byte
+		err := conns.ForEach(func(k, v []byte) error {
+			c, err := decodeConnection(v)
+			if err != nil || c.ExpiresAt.Before(cutoff) {
+				expired = append(expired, k)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, id := range expired {
+			if err := conns.Delete(id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// Each side tests the value it holds at the time, so a PutConnection (a
+	// reauth) racing the prune is kept in both.
+	db.connMu.Lock()
+	defer db.connMu.Unlock()
+	for id, c := range db.conns {
+		if c.ExpiresAt.Before(cutoff) {
+			delete(db.conns, id)
+		}
+	}
+	return nil
 }
 
 func decodeConnection(v []byte) (wall.Connection, error) {

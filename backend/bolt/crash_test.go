@@ -24,8 +24,10 @@ const crashChildEnv = "POSTWALL_STORE_CRASH_CHILD"
 
 // TestAcknowledgedPostsSurviveKill runs this test binary again as a child that
 // writes posts as fast as it can and prints each one once CreatePost has
-// returned; the parent kills it with SIGKILL mid-stream, reopens the file, checks
-// it and finds every post the child acknowledged.
+// returned, retrying some of them as a client would; the parent kills it with
+// SIGKILL mid-stream, reopens the file (which Open checks), checks it with
+// bbolt's own check, and finds every post the child acknowledged listed exactly
+// once.
 //
 // A killed process loses nothing the kernel already holds, so this proves that
 // CreatePost returns only after its commit is written and that a commit cut
@@ -101,11 +103,13 @@ func TestAcknowledgedPostsSurviveKill(t *testing.T) {
 		if err != nil {
 			t.Fatalf("acknowledged post %s (%s) lost after kill -9: %v", id, key, err)
 		}
-		if p.ID != id || p.Text != "survives "+key {
+		if p.ID != id || p.Text != "survives "+key || p.AuthorSub != "sub-alice" {
 			t.Fatalf("acknowledged post %s (%s) came back as %+v", id, key, p)
 		}
 	}
-	listed := map[string]bool{}
+	// Exactly once: no post missing, none stored twice (by id, or under a
+	// second id for the same request).
+	timesByID, timesByText := map[string]int{}, map[string]int{}
 	q := wall.PostQuery{Limit: wall.MaxPageLimit, After: wall.MinIDAt(time.UnixMilli(0))}
 	for {
 		posts, next, err := db.ListPosts(t.Context(), q)
@@ -113,7 +117,8 @@ func TestAcknowledgedPostsSurviveKill(t *testing.T) {
 			t.Fatalf("list posts after kill -9: %v", err)
 		}
 		for _, p := range posts {
-			listed[p.ID] = true
+			timesByID[p.ID]++
+			timesByText[p.Text]++
 		}
 		if next == "" {
 			break
@@ -121,11 +126,16 @@ func TestAcknowledgedPostsSurviveKill(t *testing.T) {
 		q.After = next
 	}
 	for key, id := range acked {
-		if !listed[id] {
-			t.Fatalf("acknowledged post %s (%s) missing from the feed after kill -9", id, key)
+		if n, m := timesByID[id], timesByText["survives "+key]; n != 1 || m != 1 {
+			t.Fatalf("acknowledged post %s (%s) listed %d times after kill -9, its text %d times; want once", id, key, n, m)
 		}
 	}
-	t.Logf("%d acknowledged posts before SIGKILL, all found; %d posts in the feed", len(acked), len(listed))
+	for id, n := range timesByID {
+		if n != 1 {
+			t.Fatalf("post %s listed %d times after kill -9", id, n)
+		}
+	}
+	t.Logf("%d acknowledged posts before SIGKILL, each listed once; %d posts in the feed", len(acked), len(timesByID))
 }
 
 func parseAck(line string) (key, id string, ok bool) {
@@ -145,18 +155,29 @@ func writeUntilKilled(path string) {
 		fmt.Fprintln(os.Stderr, "open:", err)
 		os.Exit(2)
 	}
+	// A subscriber, so that the change log is being written and read when
+	// the kill comes.
+	db.Subscribe(func(wall.Change) {})
 	ctx := context.Background()
 	deadline := time.Now().Add(time.Minute)
 	for i := 0; time.Now().Before(deadline); i++ {
 		key := fmt.Sprintf("crash-%d", i)
 		now := time.Now().UTC().Truncate(time.Millisecond)
-		p, _, err := db.CreatePost(ctx, key, wall.Post{ID: wall.NewID(now), Author: "alice", Text: "survives " + key, CreatedAt: now})
+		p, _, err := db.CreatePost(ctx, key, wall.Post{ID: wall.NewID(now), Author: "alice", AuthorSub: "sub-alice", Text: "survives " + key, CreatedAt: now})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "create post:", err)
 			os.Exit(2)
 		}
 		// Unbuffered: the parent sees exactly what was acknowledged.
 		fmt.Fprintf(os.Stdout, "acked %s %s\n", key, p.ID)
+		if i%3 == 0 {
+			// A retry of the same request, stamped afresh as the service does.
+			again, created, err := db.CreatePost(ctx, key, wall.Post{ID: wall.NewID(time.Now()), Author: "alice", AuthorSub: "sub-alice", Text: "survives " + key, CreatedAt: time.Now()})
+			if err != nil || created || again.ID != p.ID {
+				fmt.Fprintln(os.Stderr, "retry of", key, "created", created, "as", again.ID, "error", err)
+				os.Exit(2)
+			}
+		}
 	}
 	os.Exit(3)
 }

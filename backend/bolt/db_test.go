@@ -5,7 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -61,7 +64,7 @@ func TestOpenForgetsConnectionsOfThePreviousProcess(t *testing.T) {
 		t.Fatalf("put connection: %v", err)
 	}
 	db = reopen(t, db, path)
-	conns, err := db.ListConnections(t.Context(), now)
+	conns, err := db.ListConnections(t.Context())
 	if err != nil || len(conns) != 0 {
 		t.Fatalf("after reopening: got connections %+v (err %v), want none", conns, err)
 	}
@@ -81,7 +84,7 @@ func TestSignInBucketsAreLeftAlone(t *testing.T) {
 		t.Fatalf("write a sign-in bucket: %v", err)
 	}
 	p := mustCreate(t, db, "k", newPost(time.Now(), "alice", "hi"))
-	if _, err := db.DeletePost(t.Context(), p.ID, "alice"); err != nil {
+	if _, err := db.DeletePost(t.Context(), "", p.ID, as("alice")); err != nil {
 		t.Fatalf("delete post: %v", err)
 	}
 	if err := db.prune(); err != nil {
@@ -157,12 +160,18 @@ func TestOldRequestKeysAreForgotten(t *testing.T) {
 	}
 }
 
-func TestExpiredConnectionsArePruned(t *testing.T) {
+// Expired connections are listed until the gateway closes and deletes them;
+// pruning only forgets those whose delete was lost, long after they expired.
+func TestLongExpiredConnectionsArePruned(t *testing.T) {
 	db, _ := openTemp(t, Options{})
 	ctx := context.Background()
 	now := time.Now()
-	for id, expires := range map[string]time.Time{"live": now.Add(time.Hour), "expired": now.Add(-time.Second)} {
-		if err := db.PutConnection(ctx, wall.Connection{ID: id, ConnectedAt: now.Add(-time.Hour), ExpiresAt: expires}); err != nil {
+	for id, expires := range map[string]time.Time{
+		"live":         now.Add(time.Hour),
+		"expired":      now.Add(-time.Second),
+		"long-expired": now.Add(-forgetConnectionsAfter - time.Second),
+	} {
+		if err := db.PutConnection(ctx, wall.Connection{ID: id, ConnectedAt: now.Add(-2 * time.Hour), ExpiresAt: expires}); err != nil {
 			t.Fatalf("put connection %s: %v", id, err)
 		}
 	}
@@ -176,8 +185,20 @@ func TestExpiredConnectionsArePruned(t *testing.T) {
 			return nil
 		})
 	})
-	if len(stored) != 1 || stored[0] != "live" {
-		t.Fatalf("connections kept after pruning: %v, want [live]", stored)
+	if !slices.Equal(stored, []string{"expired", "live"}) {
+		t.Fatalf("connections kept in the file after pruning: %v, want [expired live]", stored)
+	}
+	conns, err := db.ListConnections(ctx)
+	if err != nil {
+		t.Fatalf("list connections: %v", err)
+	}
+	listed := make([]string, 0, len(conns))
+	for _, c := range conns {
+		listed = append(listed, c.ID)
+	}
+	slices.Sort(listed)
+	if !slices.Equal(listed, []string{"expired", "live"}) {
+		t.Fatalf("connections listed after pruning: %v, want [expired live]", listed)
 	}
 }
 
@@ -190,20 +211,144 @@ func TestListPostsRefusesAnUncheckedLimit(t *testing.T) {
 	}
 }
 
-// Posts are stored in the contract's JSON, byte for byte what the API serves.
-func TestPostsAreStoredAsTheContractJSON(t *testing.T) {
+// Posts are stored in the contract's JSON, byte for byte what the API serves,
+// plus the author's subject.
+func TestPostsAreStoredAsTheContractJSONAndTheSubject(t *testing.T) {
 	db, _ := openTemp(t, Options{})
-	p := mustCreate(t, db, "k", newPost(time.Now(), "alice", "hello 😀"))
-	want, err := json.Marshal(p)
-	if err != nil {
-		t.Fatalf("marshal: %v", err)
-	}
+	p := newPost(time.Now(), "alice", "hello 😀")
+	p.ReplyCount, p.LikeCount = 2, 5
+	p = mustCreate(t, db, "k", p)
 	var stored []byte
 	_ = db.Bolt().View(func(tx *bbolt.Tx) error {
 		stored = bytes.Clone(tx.Bucket(bucketPosts).Get([]byte(p.ID)))
 		return nil
 	})
-	if !bytes.Equal(stored, want) {
-		t.Fatalf("stored %s, want %s", stored, want)
+	var got, want map[string]any
+	if err := json.Unmarshal(stored, &got); err != nil {
+		t.Fatalf("stored record %s: %v", stored, err)
+	}
+	served, err := json.Marshal(p)
+	if err != nil {
+		t.Fatalf("marshal: %v", err)
+	}
+	if err := json.Unmarshal(served, &want); err != nil {
+		t.Fatalf("unmarshal: %v", err)
+	}
+	want["authorSub"] = p.AuthorSub
+	if !maps.Equal(got, want) {
+		t.Fatalf("stored %s, want %v", stored, want)
+	}
+	for _, read := range []func() (wall.Post, error){
+		func() (wall.Post, error) { return db.PostByRequest(t.Context(), "k") },
+		func() (wall.Post, error) {
+			posts, _, err := db.ListPosts(t.Context(), wall.PostQuery{Limit: 1})
+			if len(posts) != 1 {
+				return wall.Post{}, fmt.Errorf("%d posts listed (%v)", len(posts), err)
+			}
+			return posts[0], err
+		},
+	} {
+		if got, err := read(); err != nil || got != p {
+			t.Fatalf("read back %+v (%v), want %+v", got, err, p)
+		}
+	}
+}
+
+// Posts stored before the subject and the counts were kept still read, and
+// their author (by username, the only thing they hold) may still delete them.
+func TestRecordsWithoutNewerFieldsStillDecode(t *testing.T) {
+	db, _ := openTemp(t, Options{})
+	at := time.Now().Add(-time.Hour).UTC().Truncate(time.Millisecond)
+	old := wall.Post{ID: wall.NewID(at), Author: "alice", Text: "from an older version", CreatedAt: at}
+	record := fmt.Sprintf(`{"id":%q,"author":"alice","text":"from an older version","createdAt":%q}`, old.ID, wall.FormatTime(at))
+	err := db.Bolt().Update(func(tx *bbolt.Tx) error {
+		if err := tx.Bucket(bucketPosts).Put([]byte(old.ID), []byte(record)); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketRequests).Put([]byte("old-key"), []byte(record))
+	})
+	if err != nil {
+		t.Fatalf("store an old record: %v", err)
+	}
+	posts, _, err := db.ListPosts(t.Context(), wall.PostQuery{Limit: 10})
+	if err != nil || len(posts) != 1 || posts[0] != old {
+		t.Fatalf("list an old record: %+v, %v; want %+v", posts, err, old)
+	}
+	if p, err := db.PostByRequest(t.Context(), "old-key"); err != nil || p != old {
+		t.Fatalf("old request record: %+v, %v; want %+v", p, err, old)
+	}
+	if _, err := db.DeletePost(t.Context(), "", old.ID, wall.Identity{Sub: "sub-of-alice", Username: "alice"}); err != nil {
+		t.Fatalf("delete an old record by its author: %v", err)
+	}
+}
+
+// onceLiveContext reports no error the first time Err is asked, and a passed
+// deadline after that: a write that started in time but whose deadline passes
+// while it waits for its turn.
+type onceLiveContext struct {
+	context.Context
+	asked atomic.Int32
+}
+
+func (c *onceLiveContext) Err() error {
+	if c.asked.Add(1) == 1 {
+		return nil
+	}
+	return context.DeadlineExceeded
+}
+
+func TestWritesPastTheirDeadlineInsideTheTransactionDoNotCommit(t *testing.T) {
+	db, _ := openTemp(t, Options{})
+	var rec recorder
+	db.Subscribe(rec.record)
+	p := newPost(time.Now(), "alice", "late")
+	_, _, err := db.CreatePost(&onceLiveContext{Context: t.Context()}, "k", p)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("create whose deadline passes in the transaction: got %v, want the deadline error", err)
+	}
+	if _, err := db.PostByRequest(t.Context(), "k"); wall.ErrorCode(err) != wall.ENOTFOUND {
+		t.Fatalf("request record of a create past its deadline: %v, want %s", err, wall.ENOTFOUND)
+	}
+	if posts, _, _ := db.ListPosts(t.Context(), wall.PostQuery{Limit: 10}); len(posts) != 0 {
+		t.Fatalf("posts listed after a create past its deadline: %+v", posts)
+	}
+
+	p = mustCreate(t, db, "k2", p)
+	_, err = db.DeletePost(&onceLiveContext{Context: t.Context()}, "d", p.ID, as("alice"))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("delete whose deadline passes in the transaction: got %v, want the deadline error", err)
+	}
+	if posts, _, _ := db.ListPosts(t.Context(), wall.PostQuery{Limit: 10}); len(posts) != 1 {
+		t.Fatalf("posts listed after a delete past its deadline: %+v, want the post", posts)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	requireDeliveredInOrder(t, rec.received(), []string{p.ID})
+}
+
+func TestOldDeleteKeysAreForgotten(t *testing.T) {
+	var clock atomic.Int64
+	now := time.Now()
+	clock.Store(now.UnixNano())
+	db, _ := openTemp(t, Options{Now: func() time.Time { return time.Unix(0, clock.Load()) }})
+	p := mustCreate(t, db, "k", newPost(now, "alice", "hi"))
+	key := wall.DeleteRequestKey(as("alice"), "d")
+	if _, err := db.DeletePost(t.Context(), key, p.ID, as("alice")); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	clock.Add(int64(RequestTTL - time.Minute))
+	if err := db.prune(); err != nil {
+		t.Fatalf("prune: %v", err)
+	}
+	if got, err := db.DeletePost(t.Context(), key, p.ID, as("alice")); err != nil || got != p {
+		t.Fatalf("repeat within %v: %+v, %v; want the deleted post", RequestTTL, got, err)
+	}
+	clock.Add(int64(2 * time.Minute))
+	if err := db.prune(); err != nil {
+		t.Fatalf("prune: %v", err)
+	}
+	if _, err := db.DeletePost(t.Context(), key, p.ID, as("alice")); wall.ErrorCode(err) != wall.ENOTFOUND {
+		t.Fatalf("repeat after %v: got %v, want %s (the key forgotten, the post gone)", RequestTTL, err, wall.ENOTFOUND)
 	}
 }

@@ -13,12 +13,15 @@ import (
 
 var _ wall.PostStore = (*DB)(nil)
 
-// Posts are stored as the contract's JSON ({"id","author","text","createdAt"}),
-// keyed by their ULID text. JSON rather than a compact binary encoding because
-// it is the same shape the API serves and the DynamoDB items hold, anyone can
-// read it with the bbolt command-line tool, and new fields can be added without
-// a migration; decoding a page of 50 posts costs well under a millisecond of CPU
-// (see BenchmarkListPosts), little next to an HTTP round trip.
+// Posts are stored as the contract's JSON ({"id","author","text","createdAt",
+// "replyCount","likeCount"}) plus the author's subject ("authorSub", which the
+// API never serves), keyed by their ULID text. JSON rather than a compact
+// binary encoding because it is the shape the API serves and the DynamoDB
+// items hold, anyone can read it with the bbolt command-line tool, and new
+// fields can be added without a migration (records stored before a field
+// existed decode with its zero value); decoding a page of 50 posts costs well
+// under a millisecond of CPU (see BenchmarkListPosts), little next to an HTTP
+// round trip.
 //
 // The key is the ULID text itself: Crockford's alphabet is in ASCII order, so
 // byte order is id order is time order, and a page is a cursor Seek plus a walk
@@ -31,7 +34,10 @@ var _ wall.PostStore = (*DB)(nil)
 // The request record holds the whole post, not only its id, as the DynamoDB
 // record does: a retry that arrives after the post was deleted still gets the
 // same answer as the first attempt, and stores nothing.
-func (db *DB) CreatePost(_ context.Context, requestKey string, p wall.Post) (wall.Post, bool, error) {
+//
+// It fails, storing nothing, when ctx is done before the transaction starts or
+// before it commits.
+func (db *DB) CreatePost(ctx context.Context, requestKey string, p wall.Post) (wall.Post, bool, error) {
 	if requestKey == "" {
 		return wall.Post{}, false, fmt.Errorf("store: create post %s: empty request key", p.ID)
 	}
@@ -43,7 +49,7 @@ func (db *DB) CreatePost(_ context.Context, requestKey string, p wall.Post) (wal
 		return wall.Post{}, false, fmt.Errorf("store: encode post %s: %w", p.ID, err)
 	}
 	stored, created := p, false
-	err = db.update(func(tx *bbolt.Tx) (*wall.Change, error) {
+	err = db.update(ctx, func(tx *bbolt.Tx) (*wall.Change, error) {
 		posts, requests, times := tx.Bucket(bucketPosts), tx.Bucket(bucketRequests), tx.Bucket(bucketRequestTimes)
 		if earlier := requests.Get([]byte(requestKey)); earlier != nil {
 			var decodeErr error
@@ -73,7 +79,10 @@ func (db *DB) CreatePost(_ context.Context, requestKey string, p wall.Post) (wal
 	return stored, created, nil
 }
 
-// PostByRequest returns the post stored under requestKey, or ENOTFOUND.
+// PostByRequest returns the post stored under requestKey, or ENOTFOUND. A
+// post and its request record are written in one transaction, so there is
+// never an interrupted write to finish; a post deleted since is returned as it
+// was.
 func (db *DB) PostByRequest(_ context.Context, requestKey string) (wall.Post, error) {
 	var p wall.Post
 	found := false
@@ -144,12 +153,26 @@ func (db *DB) ListPosts(_ context.Context, q wall.PostQuery) ([]wall.Post, strin
 	return posts, next, nil
 }
 
-// DeletePost deletes the post id if author wrote it and returns it: ENOTFOUND
-// if there is no such post, EFORBIDDEN if someone else wrote it. Its request
-// record stays, so a late retry of the original sendpost does not post it again.
-func (db *DB) DeletePost(_ context.Context, requestKey, id string, by wall.Identity) (wall.Post, error) {
+// DeletePost deletes the post id if by owns it (wall.Post.OwnedBy) and returns
+// it: ENOTFOUND if there is no such post, EFORBIDDEN if someone else wrote it.
+// Its sendpost request record stays, so a late retry of the original sendpost
+// does not post it again.
+//
+// A non-empty requestKey makes it idempotent: the deleted post is stored under
+// it in the same transaction as the delete, and a repeat returns that post and
+// deletes nothing. A refused delete stores nothing, so its key stays free.
+// Delete keys are forgotten after RequestTTL, like sendpost keys.
+func (db *DB) DeletePost(ctx context.Context, requestKey, id string, by wall.Identity) (wall.Post, error) {
 	var deleted wall.Post
-	err := db.update(func(tx *bbolt.Tx) (*wall.Change, error) {
+	err := db.update(ctx, func(tx *bbolt.Tx) (*wall.Change, error) {
+		deletes := tx.Bucket(bucketDeleteRequests)
+		if requestKey != "" {
+			if earlier := deletes.Get([]byte(requestKey)); earlier != nil {
+				var err error
+				deleted, err = decodePost(earlier)
+				return nil, err
+			}
+		}
 		posts := tx.Bucket(bucketPosts)
 		v := posts.Get([]byte(id))
 		if v == nil {
@@ -161,6 +184,15 @@ func (db *DB) DeletePost(_ context.Context, requestKey, id string, by wall.Ident
 		}
 		if !p.OwnedBy(by) {
 			return nil, wall.Errorf(wall.EFORBIDDEN, "Only the author of a post can delete it.")
+		}
+		if requestKey != "" {
+			// v points into the mapped file, valid only until this transaction changes the tree.
+			if err := deletes.Put([]byte(requestKey), bytes.Clone(v)); err != nil {
+				return nil, err
+			}
+			if err := tx.Bucket(bucketDeleteRequestTimes).Put([]byte(wall.NewID(db.now())), []byte(requestKey)); err != nil {
+				return nil, err
+			}
 		}
 		if err := posts.Delete([]byte(id)); err != nil {
 			return nil, err
@@ -177,18 +209,35 @@ func (db *DB) DeletePost(_ context.Context, requestKey, id string, by wall.Ident
 	return deleted, nil
 }
 
-// postRecord is the stored shape of a post: the contract's JSON. Decoding into
-// it directly, rather than through wall.Post's UnmarshalJSON, parses each value
-// once instead of twice.
+// postRecord is the stored shape of a post (see the comment at the top).
+// Decoding into it directly, rather than through wall.Post's UnmarshalJSON,
+// parses each value once instead of twice.
 type postRecord struct {
-	ID        string `json:"id"`
-	Author    string `json:"author"`
-	Text      string `json:"text"`
-	CreatedAt string `json:"createdAt"`
+	ID         string `json:"id"`
+	Author     string `json:"author"`
+	AuthorSub  string `json:"authorSub,omitempty"`
+	Text       string `json:"text"`
+	CreatedAt  string `json:"createdAt"`
+	ReplyCount int    `json:"replyCount"`
+	LikeCount  int    `json:"likeCount"`
+}
+
+func newPostRecord(p wall.Post) postRecord {
+	return postRecord{ID: p.ID, Author: p.Author, AuthorSub: p.AuthorSub, Text: p.Text,
+		CreatedAt: wall.FormatTime(p.CreatedAt), ReplyCount: p.ReplyCount, LikeCount: p.LikeCount}
+}
+
+func (r postRecord) post() (wall.Post, error) {
+	at, err := wall.ParseTime(r.CreatedAt)
+	if err != nil {
+		return wall.Post{}, fmt.Errorf("decode post %s: createdAt: %w", r.ID, err)
+	}
+	return wall.Post{ID: r.ID, Author: r.Author, AuthorSub: r.AuthorSub, Text: r.Text, CreatedAt: at,
+		ReplyCount: r.ReplyCount, LikeCount: r.LikeCount}, nil
 }
 
 func encodePost(p wall.Post) ([]byte, error) {
-	return json.Marshal(postRecord{ID: p.ID, Author: p.Author, Text: p.Text, CreatedAt: wall.FormatTime(p.CreatedAt)})
+	return json.Marshal(newPostRecord(p))
 }
 
 func decodePost(v []byte) (wall.Post, error) {
@@ -196,9 +245,5 @@ func decodePost(v []byte) (wall.Post, error) {
 	if err := json.Unmarshal(v, &r); err != nil {
 		return wall.Post{}, fmt.Errorf("decode post: %w", err)
 	}
-	at, err := wall.ParseTime(r.CreatedAt)
-	if err != nil {
-		return wall.Post{}, fmt.Errorf("decode post %s: createdAt: %w", r.ID, err)
-	}
-	return wall.Post{ID: r.ID, Author: r.Author, Text: r.Text, CreatedAt: at}, nil
+	return r.post()
 }

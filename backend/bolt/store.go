@@ -1,5 +1,5 @@
 // Package bolt is Postwall's embedded store, on bbolt: posts, idempotency records,
-// connections and commit-driven change notifications in one bbolt file, plus an
+// connections and a log of committed changes in one bbolt file, plus an
 // in-memory rate limiter. It implements wall.PostStore and wall.ConnectionStore
 // for the local server, the way the DynamoDB adapters implement them in AWS.
 //
@@ -12,19 +12,34 @@
 // than people typing produce. One box serves thousands of open connections and
 // millions of posts this way.
 //
+// The change feed is a log in the same file, a small local stand-in for the
+// posts table's stream: each write that creates or deletes a post appends the
+// change under the next sequence number in the same transaction, so a change is
+// committed exactly when its write is. The writer then wakes the store's
+// delivery goroutine without waiting for it; that goroutine reads the log from
+// where it left off, in sequence (commit) order and in batches, and hands each
+// change to the subscribers. A slow subscriber makes delivery fall behind and
+// catch up later; it never blocks a writer and never loses a change. Delivered
+// entries are deleted a few at a time by later writes and by the periodic
+// pruning. A restart starts a fresh log: the connections that were waiting for
+// the old one died with the process, and reconnecting clients catch up with
+// GET /posts?after=.
+//
 // Move to DynamoDB (backend/dynamo) when that stops being true: when more than
 // one process or instance must share the feed (bbolt holds an exclusive file
 // lock, so a second process cannot even open the file), when the data must
 // survive the loss of a disk or an availability zone, or when fan-out must reach
 // more connections than one box can hold open. The rate limiter and the change
-// notifications are in-process for the same reason, and are replaced in AWS by a
+// feed are in-process for the same reason, and are replaced in AWS by a
 // DynamoDB counter table and the posts table's stream.
 //
 // The sign-in package keeps its own buckets, named "auth_...", in the same file
-// (through DB.Bolt). This package never reads or writes them.
+// (through DB.Bolt). This package never writes them; Open only reads them, when
+// it checks the file.
 package bolt
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,34 +50,42 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
-	bberrors "go.etcd.io/bbolt/errors"
 
 	"github.com/postwall/postwall/backend/wall"
 )
 
 // Bucket names. None starts with "auth_": those belong to the sign-in package.
 var (
-	bucketPosts        = []byte("posts")         // post id (ULID text, sorts by time) -> post JSON
-	bucketRequests     = []byte("requests")      // request key -> post JSON, for idempotent CreatePost
-	bucketRequestTimes = []byte("request_times") // post id -> request key, to forget old requests in id order
-	bucketConnections  = []byte("connections")   // connection id -> connection JSON
+	bucketPosts              = []byte("posts")                // post id (ULID text, sorts by time) -> post JSON
+	bucketRequests           = []byte("requests")             // sendpost request key -> post JSON, for idempotent CreatePost
+	bucketRequestTimes       = []byte("request_times")        // post id -> sendpost request key, to forget old keys in id order
+	bucketDeleteRequests     = []byte("delete_requests")      // deletepost request key -> the deleted post's JSON
+	bucketDeleteRequestTimes = []byte("delete_request_times") // ULID of the delete's time -> deletepost request key
+	bucketConnections        = []byte("connections")          // connection id -> connection JSON
+	bucketChanges            = []byte("changes")              // sequence (8 bytes, big-endian) -> change JSON, until delivered
 )
 
 // Defaults for Options.
 const (
-	DefaultLockTimeout  = time.Second
-	DefaultChangeBuffer = 1024
-	DefaultChangeWait   = time.Second
-	// RequestTTL is how long a CreatePost request key is remembered: as long as the
-	// DynamoDB idempotency records live, so a client sees the same behaviour on
-	// both. Clients retry within seconds; a day is far more than enough.
+	DefaultLockTimeout = time.Second
+	// RequestTTL is how long a sendpost or deletepost request key is
+	// remembered: as long as the DynamoDB idempotency records live, so a client
+	// sees the same behaviour on both. Clients retry within seconds; a day is
+	// far more than enough.
 	RequestTTL = 24 * time.Hour
 )
 
-// pruneInterval is how often an open store forgets expired request keys and
-// connections; both are only ever looked up by exact key, so leftovers cost disk
-// space, not speed.
+// pruneInterval is how often an open store forgets expired request keys,
+// connections and delivered changes; all are only ever looked up by exact key
+// or read once, so leftovers cost disk space, not speed.
 const pruneInterval = time.Hour
+
+// forgetConnectionsAfter is how long after its ExpiresAt a connection is
+// forgotten by pruning. Until then it is listed (and hears broadcasts) like any
+// other: the gateway closes an expired socket within a minute or so and then
+// deletes it, so one still stored an hour later is a leftover whose delete was
+// lost, not a socket that can still be open.
+const forgetConnectionsAfter = time.Hour
 
 // ErrClosed is returned by writes after Close.
 var ErrClosed = errors.New("store: closed")
@@ -74,20 +97,12 @@ type Options struct {
 	// then fails fast instead of hanging.
 	LockTimeout time.Duration
 
-	// ChangeBuffer is how many committed changes may wait for the subscribers;
-	// 0 means DefaultChangeBuffer.
-	ChangeBuffer int
-
-	// ChangeWait is how long a writer waits for room in a full change buffer
-	// before it drops the change; 0 means DefaultChangeWait. See Subscribe.
-	ChangeWait time.Duration
-
 	// Now is the clock used to forget old request keys and connections; nil
 	// means time.Now.
 	Now func() time.Time
 
-	// Log receives warnings (dropped changes, failed pruning); nil means
-	// slog.Default().
+	// Log receives the store's warnings and errors and bbolt's own messages
+	// (bbolt's informational ones at debug level); nil means slog.Default().
 	Log *slog.Logger
 }
 
@@ -97,41 +112,37 @@ type DB struct {
 	now  func() time.Time
 	log  *slog.Logger
 
-	// writeMu serialises the writes that publish changes together with their
-	// publication, so that changes reach the queue in commit order. bbolt allows
-	// one writer at a time anyway, so this costs no concurrency.
-	writeMu    sync.Mutex
-	closed     bool // under writeMu
-	changes    chan wall.Change
-	changeWait time.Duration
-	dropped    atomic.Int64
+	// closeMu is held shared by every write for as long as it runs, and
+	// exclusively by Close to set closed: once Close has it, every write that
+	// will ever commit has committed, so delivery can drain the log and stop.
+	closeMu sync.RWMutex
+	closed  bool
 
 	// conns mirrors the connections bucket, which only this process writes
 	// (Open clears what an earlier one left), so reads never touch the file.
 	connMu sync.RWMutex
 	conns  map[string]wall.Connection
 
-	subMu       sync.Mutex
-	subscribers map[int]func(wall.Change)
-	nextSubID   int
+	changesWritten chan struct{} // capacity 1: "the log has grown", never blocks a writer
+	delivered      atomic.Uint64 // sequence of the last change every subscriber has been handed
+	subMu          sync.Mutex
+	subscribers    map[int]func(wall.Change)
+	nextSubID      int
 
-	stopPruning chan struct{}
-	background  sync.WaitGroup
+	stop       chan struct{} // closed by Close: delivery drains and returns, pruning returns
+	background sync.WaitGroup
 }
 
 // Open opens (or creates) the store file at path, creating its folder if needed.
+// It refuses a file that is empty or damaged, saying what is wrong, rather than
+// start an empty store over it or crash on it later (see openChecked).
 //
-// Open forgets every connection stored by a previous process: the sockets they
-// stood for died with that process, and a fan-out to them would only fail.
+// Open forgets every connection stored by a previous process, and every change
+// it had not delivered: the sockets they stood for died with that process, and
+// a fan-out to them would only fail.
 func Open(path string, opts Options) (*DB, error) {
 	if opts.LockTimeout <= 0 {
 		opts.LockTimeout = DefaultLockTimeout
-	}
-	if opts.ChangeBuffer <= 0 {
-		opts.ChangeBuffer = DefaultChangeBuffer
-	}
-	if opts.ChangeWait <= 0 {
-		opts.ChangeWait = DefaultChangeWait
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -142,19 +153,21 @@ func Open(path string, opts Options) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("store: create folder for %s: %w", path, err)
 	}
-	// bbolt's defaults fsync every commit (NoSync false): an acknowledged post
-	// survives a crash or kill -9. Do not turn that off.
-	bdb, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opts.LockTimeout})
-	if errors.Is(err, bberrors.ErrTimeout) {
-		return nil, fmt.Errorf("store: open %s: another process holds it (is another server using the same data folder?): %w", path, err)
-	} else if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	bdb, err := openChecked(path, opts)
+	if err != nil {
+		return nil, err
 	}
 	err = bdb.Update(func(tx *bbolt.Tx) error {
-		if err := tx.DeleteBucket(bucketConnections); err != nil && !errors.Is(err, bberrors.ErrBucketNotFound) {
-			return fmt.Errorf("forget connections of the previous process: %w", err)
+		for _, name := range [][]byte{bucketConnections, bucketChanges} {
+			if tx.Bucket(name) == nil {
+				continue // deleting it anyway would have bbolt log an error
+			}
+			if err := tx.DeleteBucket(name); err != nil {
+				return fmt.Errorf("forget %s of the previous process: %w", name, err)
+			}
 		}
-		for _, name := range [][]byte{bucketPosts, bucketRequests, bucketRequestTimes, bucketConnections} {
+		for _, name := range [][]byte{bucketPosts, bucketRequests, bucketRequestTimes, bucketDeleteRequests,
+			bucketDeleteRequestTimes, bucketConnections, bucketChanges} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
@@ -168,14 +181,13 @@ func Open(path string, opts Options) (*DB, error) {
 	// A lone batched write waits this long for company before it commits.
 	bdb.MaxBatchDelay = 2 * time.Millisecond
 	db := &DB{
-		bolt:        bdb,
-		now:         opts.Now,
-		log:         opts.Log,
-		changes:     make(chan wall.Change, opts.ChangeBuffer),
-		changeWait:  opts.ChangeWait,
-		subscribers: map[int]func(wall.Change){},
-		conns:       map[string]wall.Connection{},
-		stopPruning: make(chan struct{}),
+		bolt:           bdb,
+		now:            opts.Now,
+		log:            opts.Log,
+		conns:          map[string]wall.Connection{},
+		changesWritten: make(chan struct{}, 1),
+		subscribers:    map[int]func(wall.Change){},
+		stop:           make(chan struct{}),
 	}
 	if err := db.prune(); err != nil {
 		_ = bdb.Close()
@@ -191,19 +203,19 @@ func Open(path string, opts Options) (*DB, error) {
 // buckets in the same file (each under its own prefix).
 func (db *DB) Bolt() *bbolt.DB { return db.bolt }
 
-// Close stops accepting writes, delivers the changes already committed to the
+// Close stops accepting writes, delivers every change already committed to the
 // subscribers, and closes the file. Every acknowledged write is already on disk:
-// bbolt fsyncs each commit. Close is safe to call more than once.
+// bbolt fsyncs each commit. Close is safe to call more than once, but not from
+// a subscriber (it waits for delivery to finish).
 func (db *DB) Close() error {
-	db.writeMu.Lock()
+	db.closeMu.Lock()
 	if db.closed {
-		db.writeMu.Unlock()
+		db.closeMu.Unlock()
 		return nil
 	}
 	db.closed = true
-	close(db.changes)
-	close(db.stopPruning)
-	db.writeMu.Unlock()
+	close(db.stop)
+	db.closeMu.Unlock()
 
 	db.background.Wait()
 	if err := db.bolt.Close(); err != nil {
@@ -212,115 +224,64 @@ func (db *DB) Close() error {
 	return nil
 }
 
-// update runs fn in a read-write transaction and, once it has committed,
-// queues the change fn reports (if any) for the subscribers.
-func (db *DB) update(fn func(tx *bbolt.Tx) (*wall.Change, error)) error {
-	db.writeMu.Lock()
-	defer db.writeMu.Unlock()
+// update runs fn in a read-write transaction. The change fn reports (if any) is
+// appended to the change log in the same transaction, and delivery is woken
+// once it has committed.
+//
+// A write whose ctx is done fails instead of committing: ctx is checked before
+// the transaction starts and again just before it commits, so a write that
+// waited too long for its turn does not become visible later than its caller
+// was willing to wait (wall.MaxVisibilityDelay).
+func (db *DB) update(ctx context.Context, fn func(tx *bbolt.Tx) (*wall.Change, error)) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	db.closeMu.RLock()
+	defer db.closeMu.RUnlock()
 	if db.closed {
 		return ErrClosed
 	}
-	var change *wall.Change
+	logged := false
 	err := db.bolt.Update(func(tx *bbolt.Tx) error {
-		var err error
-		change, err = fn(tx)
-		return err
+		change, err := fn(tx)
+		if err != nil || change == nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := db.appendChange(tx, *change); err != nil {
+			return fmt.Errorf("log the change: %w", err)
+		}
+		logged = true
+		return nil
 	})
-	if err != nil || change == nil {
-		return err
+	if err == nil && logged {
+		db.wakeDelivery()
 	}
-	db.publish(*change)
-	return nil
+	return err
 }
 
 // batch runs fn in a write transaction that bbolt may share with other
 // concurrent batch calls (one commit, one fsync for all): for writes that
 // publish no change, whose order among themselves does not matter.
 func (db *DB) batch(fn func(tx *bbolt.Tx) error) error {
-	db.writeMu.Lock()
-	closed := db.closed
-	db.writeMu.Unlock()
-	if closed {
+	db.closeMu.RLock()
+	defer db.closeMu.RUnlock()
+	if db.closed {
 		return ErrClosed
 	}
 	return db.bolt.Batch(fn)
 }
 
-// Subscribe registers fn to be called with every committed change (a created
-// post, or a deleted one) and returns a function that cancels the subscription.
-//
-// Changes are delivered in commit order, one at a time, on a goroutine of the
-// store's; a slow fn delays the others. Writers do not wait for fn: a change
-// waits in a buffer of Options.ChangeBuffer changes. When the buffer is full the
-// writer waits up to Options.ChangeWait for room (slowing writers down to the
-// pace of the subscribers), then drops the change, logs a warning and counts it
-// in Dropped. A dropped change only means connected clients do not hear about
-// that post live; it is stored, and clients find it when they catch up with
-// GET /posts?after= on reconnecting, or reload.
-//
-// fn may call the store (the fan-out deletes connections found gone); such a
-// write only waits for room in a full buffer like any other, never forever.
-// Changes committed before Subscribe is called are not replayed.
-func (db *DB) Subscribe(fn func(wall.Change)) (cancel func()) {
-	db.subMu.Lock()
-	defer db.subMu.Unlock()
-	id := db.nextSubID
-	db.nextSubID++
-	db.subscribers[id] = fn
-	return func() {
-		db.subMu.Lock()
-		defer db.subMu.Unlock()
-		delete(db.subscribers, id)
-	}
-}
-
-// Dropped returns how many changes were dropped because the change buffer
-// stayed full (see Subscribe).
-func (db *DB) Dropped() int64 { return db.dropped.Load() }
-
-// publish queues c; the caller holds writeMu, so queue order is commit order.
-func (db *DB) publish(c wall.Change) {
-	select {
-	case db.changes <- c:
-		return
-	default:
-	}
-	timer := time.NewTimer(db.changeWait)
-	defer timer.Stop()
-	select {
-	case db.changes <- c:
-	case <-timer.C:
-		db.dropped.Add(1)
-		db.log.Warn("store: change buffer full, change dropped; connected clients will see it when they catch up",
-			"post", c.Post.ID, "deleted", c.Deleted)
-	}
-}
-
-// deliverChanges hands queued changes to the subscribers until Close.
-func (db *DB) deliverChanges() {
-	defer db.background.Done()
-	var subs []func(wall.Change)
-	for c := range db.changes {
-		db.subMu.Lock()
-		subs = subs[:0]
-		for _, fn := range db.subscribers {
-			subs = append(subs, fn)
-		}
-		db.subMu.Unlock()
-		for _, fn := range subs {
-			fn(c)
-		}
-	}
-}
-
-// pruneEvery forgets expired request keys and connections until Close.
+// pruneEvery prunes (see prune) until Close.
 func (db *DB) pruneEvery(interval time.Duration) {
 	defer db.background.Done()
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for {
 		select {
-		case <-db.stopPruning:
+		case <-db.stop:
 			return
 		case <-ticker.C:
 			if err := db.prune(); err != nil {
@@ -330,69 +291,66 @@ func (db *DB) pruneEvery(interval time.Duration) {
 	}
 }
 
-// prune forgets request keys older than RequestTTL and expired connections.
-// It deletes in bounded batches so that no transaction grows large.
+// prune forgets request keys older than RequestTTL, connections that expired
+// more than forgetConnectionsAfter ago, and delivered changes. It deletes in
+// bounded batches so that no transaction grows large.
 func (db *DB) prune() error {
 	now := db.now()
 	oldest := wall.MinIDAt(now.Add(-RequestTTL))
-	const batch = 10000
+	if err := db.forgetOldKeys(bucketRequestTimes, bucketRequests, oldest); err != nil {
+		return fmt.Errorf("store: forget old sendpost request keys: %w", err)
+	}
+	if err := db.forgetOldKeys(bucketDeleteRequestTimes, bucketDeleteRequests, oldest); err != nil {
+		return fmt.Errorf("store: forget old deletepost request keys: %w", err)
+	}
+	if err := db.forgetLongExpiredConnections(now.Add(-forgetConnectionsAfter)); err != nil {
+		return fmt.Errorf("store: forget expired connections: %w", err)
+	}
 	for {
 		n := 0
 		err := db.bolt.Update(func(tx *bbolt.Tx) error {
-			times, requests := tx.Bucket(bucketRequestTimes), tx.Bucket(bucketRequests)
+			var err error
+			n, err = forgetDelivered(tx.Bucket(bucketChanges), db.delivered.Load(), pruneBatch)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("store: forget delivered changes: %w", err)
+		}
+		if n < pruneBatch {
+			return nil
+		}
+	}
+}
+
+// pruneBatch is how many records one pruning transaction deletes at most.
+const pruneBatch = 10000
+
+// forgetOldKeys deletes the entries of times (a time-ordered ULID -> a key of
+// records) older than the ULID oldest, with the records they name.
+func (db *DB) forgetOldKeys(timesBucket, recordsBucket []byte, oldest string) error {
+	for {
+		n := 0
+		err := db.bolt.Update(func(tx *bbolt.Tx) error {
+			times, records := tx.Bucket(timesBucket), tx.Bucket(recordsBucket)
 			var expired [][]byte
 			c := times.Cursor()
-			for k, _ := c.First(); k != nil && string(k) < oldest && len(expired) < batch; k, _ = c.Next() {
+			for k, _ := c.First(); k != nil && string(k) < oldest && len(expired) < pruneBatch; k, _ = c.Next() {
 				expired = append(expired, k)
 			}
 			// Delete after the walk: deleting under a bbolt cursor can skip keys.
-			for _, id := range expired {
-				if err := requests.Delete(times.Get(id)); err != nil {
+			for _, k := range expired {
+				if err := records.Delete(times.Get(k)); err != nil {
 					return err
 				}
-				if err := times.Delete(id); err != nil {
+				if err := times.Delete(k); err != nil {
 					return err
 				}
 			}
 			n = len(expired)
 			return nil
 		})
-		if err != nil {
-			return fmt.Errorf("store: forget old request keys: %w", err)
-		}
-		if n < batch {
-			break
-		}
-	}
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
-		conns := tx.Bucket(bucketConnections)
-		var expired [][]byte
-		err := conns.ForEach(func(k, v []byte) error {
-			c, err := decodeConnection(v)
-			if err != nil || !c.ExpiresAt.After(now) {
-				expired = append(expired, k)
-			}
-			return nil
-		})
-		if err != nil {
+		if err != nil || n < pruneBatch {
 			return err
 		}
-		for _, id := range expired {
-			if err := conns.Delete(id); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("store: forget expired connections: %w", err)
 	}
-	db.connMu.Lock()
-	for id, c := range db.conns {
-		if !c.ExpiresAt.After(now) {
-			delete(db.conns, id)
-		}
-	}
-	db.connMu.Unlock()
-	return nil
 }
