@@ -109,10 +109,17 @@ func NormalizeText(text string) (string, error) {
 }
 
 // ValidateRequestID checks a client's requestId: 1 to 64 characters.
+// Control characters are refused: idempotency keys join the subject, the
+// action and the requestId with NUL, which a requestId must not forge.
 func ValidateRequestID(id string) error {
 	n := utf8.RuneCountInString(id)
 	if n == 0 || n > MaxRequestIDLength || !utf8.ValidString(id) {
 		return Errorf(EINVALID, "requestId must be 1 to %d characters.", MaxRequestIDLength)
+	}
+	for _, r := range id {
+		if unicode.IsControl(r) {
+			return Errorf(EINVALID, "requestId must not contain control characters.")
+		}
 	}
 	return nil
 }

@@ -135,3 +135,20 @@ func TestNormalizeTextRefusesInvisibleAndControlText(t *testing.T) {
 		}
 	}
 }
+
+// A requestId with a NUL could make a sendpost's key equal a deletepost's
+// (RequestKey(who, "deletepost\x00x") == DeleteRequestKey(who, "x")).
+func TestRequestIDRefusesControlCharacters(t *testing.T) {
+	who := wall.Identity{Sub: "s", Username: "u"}
+	if wall.RequestKey(who, wall.ActionDeletePost+"\x00x") != wall.DeleteRequestKey(who, "x") {
+		t.Fatal("the keys no longer collide; this test's premise is gone")
+	}
+	for _, id := range []string{"deletepost\x00x", "a\nb", "\x7f", "tab\there"} {
+		if err := wall.ValidateRequestID(id); wall.ErrorCode(err) != wall.EINVALID {
+			t.Errorf("requestId %q: %v, want %s", id, err, wall.EINVALID)
+		}
+	}
+	if err := wall.ValidateRequestID("c0a1d7f2-3b4e-4c5d-8e9f-0a1b2c3d4e5f"); err != nil {
+		t.Errorf("a UUID requestId: %v", err)
+	}
+}
