@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -38,6 +39,9 @@ type wireConn struct {
 	closeArmed  bool // the client sent a close frame
 
 	stalled atomic.Bool
+
+	drainMu sync.Mutex
+	drained chan struct{} // closed when the drain after a violation ends; nil without one
 }
 
 // frameViolation is a frame the connection must be closed for, with the code.
@@ -98,9 +102,50 @@ func (w *wireConn) Read(p []byte) (int, error) {
 		// The frames before the offending one are delivered; it and all
 		// after it never reach the reader.
 		w.broken = v
+		w.drainMu.Lock()
+		w.drained = make(chan struct{})
+		w.drainMu.Unlock()
+		go w.drain()
 		return good, v
 	}
 	return n, err
+}
+
+// drain reads and drops what the client still sends after a frame the
+// connection is closed for (the rest of an oversized frame, say), until the
+// client pauses for drainPause or closeTimeout passes. Closing a TCP
+// connection with unread bytes makes the kernel answer with a reset, which
+// can destroy the close frame before the client reads it; Close waits for
+// the drain, so the connection ends with an orderly FIN instead.
+func (w *wireConn) drain() {
+	defer close(w.drained)
+	end := time.Now().Add(closeTimeout)
+	buf := make([]byte, 32<<10)
+	for time.Now().Before(end) {
+		deadline := time.Now().Add(drainPause)
+		if deadline.After(end) {
+			deadline = end
+		}
+		_ = w.Conn.SetReadDeadline(deadline)
+		if _, err := w.Conn.Read(buf); err != nil {
+			return // a pause (the deadline), the client's FIN, or a closed connection
+		}
+	}
+}
+
+// drainPause is how long a client that broke the rules may stay silent before
+// its connection is closed: it is done sending.
+const drainPause = 100 * time.Millisecond
+
+// Close ends the TCP connection, once a drain under way is done.
+func (w *wireConn) Close() error {
+	w.drainMu.Lock()
+	drained := w.drained
+	w.drainMu.Unlock()
+	if drained != nil {
+		<-drained
+	}
+	return w.Conn.Close()
 }
 
 // inspect follows the frame headers in b, the next bytes from the client. On a
@@ -222,12 +267,26 @@ func (w *wireConn) checkHeader(h []byte) (int64, *frameViolation) {
 	return length, nil
 }
 
+// stallChecks is how many times within the stall timeout a blocked write
+// looks at whether the client accepted anything: a write blocked on a
+// deadline only tells that some bytes went out before it, not when, so a
+// client that takes a few bytes early in a long window would otherwise earn
+// itself a whole new window. With checks every sixth of the timeout, a
+// client is closed at most a sixth late.
+const stallChecks = 6
+
 // Write fails with errStalled once the client has accepted no byte for the
 // stall timeout; a client that reads slowly but steadily is not stalled.
 func (w *wireConn) Write(p []byte) (int, error) {
 	written := 0
+	progress := time.Now() // last seen accepting bytes (or the write's start)
+	step := max(w.cfg.StallTimeout/stallChecks, time.Millisecond)
 	for {
-		_ = w.Conn.SetWriteDeadline(time.Now().Add(w.cfg.StallTimeout))
+		deadline := time.Now().Add(step)
+		if limit := progress.Add(w.cfg.StallTimeout); limit.Before(deadline) {
+			deadline = limit
+		}
+		_ = w.Conn.SetWriteDeadline(deadline)
 		n, err := w.Conn.Write(p[written:])
 		written += n
 		if err == nil || written == len(p) {
@@ -236,7 +295,12 @@ func (w *wireConn) Write(p []byte) (int, error) {
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			return written, err
 		}
-		if n == 0 {
+		now := time.Now()
+		if n > 0 {
+			progress = now
+			continue
+		}
+		if now.Sub(progress) >= w.cfg.StallTimeout {
 			w.stalled.Store(true)
 			return written, errStalled
 		}
