@@ -98,7 +98,15 @@ func (f *Feed) CatchUpCursor() string {
 	if t.IsZero() {
 		t, _ = wall.IDTime(p.ID)
 	}
-	return wall.MinIDAt(t.Add(-wall.CatchUpWindow))
+	cursor := wall.MinIDAt(t.Add(-wall.CatchUpWindow))
+	// Posts older than the oldest held are the older pages' business (they
+	// continue from it, and so also find a late post with a smaller id): a
+	// catch-up that fetched them would fill the feed with a page no one
+	// scrolled to.
+	if oldest := f.posts[len(f.posts)-1].ID; cursor < oldest {
+		cursor = oldest
+	}
+	return cursor
 }
 
 // SetOlder records the cursor for the next older page ("" when the oldest

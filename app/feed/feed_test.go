@@ -101,6 +101,18 @@ func TestCatchUpCursor(t *testing.T) {
 	}
 }
 
+// A catch-up never reaches below the oldest post held: those are the older
+// pages' (a first page of posts all written in the last seconds would
+// otherwise be followed by a catch-up that loads every post of that window).
+func TestCatchUpCursorStopsAtTheOldestHeld(t *testing.T) {
+	var f Feed
+	oldest := post(57, "oldest held")
+	f.Merge(oldest, post(58, "b"), post(60, "newest"))
+	if c := f.CatchUpCursor(); c != oldest.ID {
+		t.Fatalf("cursor %q, want the oldest held post's id %q", c, oldest.ID)
+	}
+}
+
 func TestOlderCursor(t *testing.T) {
 	var f Feed
 	if _, ok := f.Older(); ok {
