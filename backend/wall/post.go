@@ -1,6 +1,7 @@
 package wall
 
 import (
+	"fmt"
 	"encoding/json"
 	"strings"
 	"time"
@@ -67,20 +68,27 @@ func (p *Post) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return err
 	}
-	*p = Post{ID: v.ID, Author: v.Author, Text: v.Text, CreatedAt: t, ReplyCount: v.ReplyCount, LikeCount: v.LikeCount}
+	*p = Post{ID: v.ID, Author: v.Author, Text: v.Text, CreatedAt: t,
+		ReplyCount: max(v.ReplyCount, 0), LikeCount: max(v.LikeCount, 0)}
 	return nil
 }
 
 // FormatTime formats t the way the contract writes times.
 func FormatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
 
-// ParseTime reads a time written by FormatTime (or any RFC 3339 time).
+// ParseTime reads a time written by FormatTime (or any RFC 3339 time), to the
+// millisecond, in UTC. Times whose UTC year FormatTime cannot write back (before
+// year 0 or after 9999) are refused.
 func ParseTime(s string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		return time.Time{}, err
 	}
-	return t.UTC(), nil
+	t = t.UTC().Truncate(time.Millisecond)
+	if y := t.Year(); y < 0 || y > 9999 {
+		return time.Time{}, fmt.Errorf("time %q is outside the years 0 to 9999 in UTC", s)
+	}
+	return t, nil
 }
 
 // NormalizeText trims the text and checks it; it returns EINVALID when the
@@ -100,12 +108,23 @@ func NormalizeText(text string) (string, error) {
 	}
 	n := utf8.RuneCountInString(text)
 	switch {
-	case n == 0:
+	case n == 0 || !strings.ContainsFunc(text, visible):
 		return "", Errorf(EINVALID, "Text must not be empty.")
 	case n > MaxTextLength:
 		return "", Errorf(EINVALID, "Text is %d characters long; the limit is %d.", n, MaxTextLength)
 	}
 	return text, nil
+}
+
+// visible reports whether r shows something: not white space, not a format
+// character, and not one of the letters and marks that render as nothing
+// (fillers, the blank braille pattern, joiners and variation selectors).
+func visible(r rune) bool {
+	switch r {
+	case 0x115F, 0x1160, 0x3164, 0xFFA0, 0x2800, 0x034F:
+		return false
+	}
+	return !unicode.IsSpace(r) && !unicode.Is(unicode.Cf, r) && !unicode.Is(unicode.Variation_Selector, r)
 }
 
 // ValidateRequestID checks a client's requestId: 1 to 64 characters.
