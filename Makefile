@@ -17,7 +17,7 @@ WASM      := app/site/web/app.wasm
 GO_SOURCES := $(shell find . -name '*.go' -not -path './.tools/*' -not -path './cdk/*' 2>/dev/null) go.mod go.sum
 
 .PHONY: run build wasm web lambdas test test-go test-cdk lint tools tools-node tools-browser tools-rie \
-        bench screenshots perf synth bootstrap deploy clean
+        bench screenshots perf synth bootstrap deploy clean fuzz
 
 ## run: build, then serve everything on http://127.0.0.1:8080 with the embedded store in .data/
 run: build
@@ -97,6 +97,18 @@ bench: tools build lambdas
 	$(GO) test -run '^$$' -bench LambdaStart -benchtime 20x ./backend/cmd
 	@ls -l bin/lambda/*/bootstrap bin/lambda/*.zip
 	@ls -l $(WASM) $(WASM).br $(WASM).gz
+
+## fuzz: each fuzz target for a minute (FUZZTIME=10s for less), starting from testdata/fuzz/
+fuzz:
+	@failed=""; for target in \
+	    backend/wall:FuzzNormalizeText backend/wall:FuzzParsePostQuery backend/wall:FuzzValidID \
+	    backend/wall:FuzzIDTime backend/wall:FuzzIDSource backend/wall:FuzzPostJSON \
+	    backend/handler:FuzzSocketFrame backend/handler:FuzzAPIQuery app/live:FuzzParseFrame; do \
+	  pkg=$${target%%:*}; name=$${target##*:}; \
+	  echo "fuzzing $$name in ./$$pkg for $${FUZZTIME:-1m}"; \
+	  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime "$${FUZZTIME:-1m}" ./$$pkg || failed="$$failed $$name"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzzing found failures in:$$failed (inputs saved under testdata/fuzz/)"; exit 1; fi
 
 ## screenshots: the feed at phone and desktop sizes, light and dark, into build/screenshots
 screenshots: build tools-browser
