@@ -1,7 +1,15 @@
 package main
 
 import (
+	"fmt"
 	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsamplify"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/postwall/postwall/app/site"
 )
 
 // headerRule is one entry of Amplify's customHeaders: headers added to every response
@@ -11,23 +19,62 @@ type headerRule struct {
 	Headers [][2]string // key, value
 }
 
-// hostingHeaders is the one definition of the site's response headers. The stack gives
-// it to the Amplify app it creates; amplify.yml carries the same list for an app
-// connected by hand (a test keeps the two equal).
+// deployedOrigins are the origins the PWA talks to once deployed: the HTTP API, the
+// WebSocket API (wss://) and the Cognito hosted UI. Values may be CDK tokens, or
+// host-source patterns such as https://*.example.com.
+type deployedOrigins struct {
+	API, WebSocket, Auth string
+}
+
+// Stand-ins handed to site.ContentSecurityPolicy, which needs parseable URLs, and then
+// replaced by the deployed origins: deploy-time tokens do not parse as URLs. The
+// .invalid TLD never resolves, so a stand-in left behind could not reach anything.
+const (
+	apiStandIn  = "https://api.postwall.invalid"
+	wsStandIn   = "wss://ws.postwall.invalid"
+	authStandIn = "https://auth.postwall.invalid"
+)
+
+// contentSecurityPolicy is the app's own policy (site.ContentSecurityPolicy, the one
+// owner of its text, which the pages' <meta> element and `make web` also use) naming
+// the deployed origins. As a response header it also carries frame-ancestors, which a
+// <meta> policy cannot.
+func contentSecurityPolicy(o deployedOrigins) string {
+	policy := site.ContentSecurityPolicy(site.Config{APIURL: apiStandIn, WSURL: wsStandIn, AuthURL: authStandIn})
+	for _, r := range [][2]string{{apiStandIn, o.API}, {wsStandIn, o.WebSocket}, {authStandIn, o.Auth}} {
+		if strings.Count(policy, r[0]) != 1 || r[1] == "" {
+			// Only a change to the site's policy (dropping or merging an origin) or an
+			// empty origin gets here: a build-time mistake, not a deploy-time one.
+			panic(fmt.Sprintf("content security policy: cannot name %q in place of %s in %q", r[1], r[0], policy))
+		}
+		policy = strings.Replace(policy, r[0], r[1], 1)
+	}
+	return policy
+}
+
+// siteHeaders is the one definition of the site's response headers on Amplify.
 //
 // Nothing gets a long immutable cache: go-app serves fixed names (/web/app.wasm,
 // /app.js, /wasm_exec.js) and its service worker refills its cache through the browser's
 // HTTP cache when a new version installs, so a long max-age would pin users to an old
 // app.wasm. no-cache still stores; it revalidates with the ETag (a 304 when unchanged),
 // and the service worker serves the shell offline.
-var hostingHeaders = []headerRule{
-	{Pattern: "**/*.wasm", Headers: [][2]string{{"Content-Type", "application/wasm"}}},
-	{Pattern: "**/*", Headers: [][2]string{
-		{"Cache-Control", "no-cache"},
-		{"X-Content-Type-Options", "nosniff"},
-		{"Referrer-Policy", "strict-origin-when-cross-origin"},
-		{"Strict-Transport-Security", "max-age=31536000; includeSubDomains"},
-	}},
+//
+// The security headers are those the app's own server sends (a test keeps them equal),
+// plus HSTS: Amplify serves only HTTPS.
+func siteHeaders(o deployedOrigins) []headerRule {
+	return []headerRule{
+		{Pattern: "**/*.wasm", Headers: [][2]string{{"Content-Type", "application/wasm"}}},
+		{Pattern: "**/*", Headers: [][2]string{
+			{"Cache-Control", "no-cache"},
+			{"Content-Security-Policy", contentSecurityPolicy(o)},
+			{"X-Frame-Options", "DENY"}, // frame-ancestors for browsers without CSP level 2
+			{"X-Content-Type-Options", "nosniff"},
+			{"Referrer-Policy", "no-referrer"}, // /callback?code=... never travels in a Referer
+			{"Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"},
+			{"Strict-Transport-Security", "max-age=31536000; includeSubDomains"},
+		}},
+	}
 }
 
 // customHeadersYAML renders rules in Amplify's custom-header YAML format.
@@ -47,6 +94,33 @@ func customHeadersYAML(rules []headerRule) string {
 
 func yamlQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
+
+// setAmplifyHeaders gives the stack's Amplify app its custom headers (the app's
+// customHeaders property, where Amplify Hosting takes them now; not amplify.yml). It
+// runs once the APIs exist, since the policy names them.
+//
+// The HTTP API is named by the region's execute-api host pattern, not its own host:
+// the API's CORS configuration names the Amplify app's domain, so a policy naming the
+// API's id would make the app and the API depend on each other, a cycle CloudFormation
+// refuses. The WebSocket API and the hosted UI do not depend on the app and are named
+// exactly.
+func setAmplifyHeaders(app awsamplify.CfnApp, stack awscdk.Stack, ws awsapigatewayv2.WebSocketStage, a auth) {
+	o := deployedOrigins{
+		API:       *awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String("https://*.execute-api."), stack.Region(), jsii.String("."), stack.UrlSuffix()}),
+		WebSocket: *ws.Api().ApiEndpoint(),
+		Auth:      *a.domainURL,
+	}
+	app.SetCustomHeaders(jsii.String(customHeadersYAML(siteHeaders(o))))
+}
+
+// handConnectedHeaders is the custom-header document for an Amplify app connected by
+// hand, with every origin exact (no app in the stack, so no cycle): the stack outputs it
+// to paste into the app's Custom headers.
+func handConnectedHeaders(httpURL *string, ws awsapigatewayv2.WebSocketStage, a auth) *string {
+	return jsii.String(customHeadersYAML(siteHeaders(deployedOrigins{
+		API: *httpURL, WebSocket: *ws.Api().ApiEndpoint(), Auth: *a.domainURL,
+	})))
 }
 
 // spaRewriteSource matches the paths that are client-side routes of the PWA (/callback,

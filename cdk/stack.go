@@ -109,6 +109,7 @@ func NewPostwallStack(scope constructs.Construct, id string, props *PostwallStac
 	newSweep(stack, cfg.LambdaDir, tables, wsStage)
 
 	if amplifyApp != nil {
+		setAmplifyHeaders(amplifyApp, stack, wsStage, auth)
 		newAmplifyBranch(stack, cfg, amplifyApp, frontendEnv(httpURL, wsStage.Url(), auth, appURL))
 	}
 
@@ -128,6 +129,8 @@ func NewPostwallStack(scope constructs.Construct, id string, props *PostwallStac
 		}
 		output(stack, "AmplifyEnvironment", awscdk.Fn_Join(jsii.String(" "), &parts),
 			"Environment variables for an Amplify app connected by hand (space-separated NAME=VALUE)")
+		output(stack, "AmplifyCustomHeaders", handConnectedHeaders(httpURL, wsStage, auth),
+			"Custom headers (YAML) for an Amplify app connected by hand: its Hosting > Custom headers")
 	}
 
 	return stack
@@ -606,7 +609,6 @@ func newAmplifyApp(stack awscdk.Stack, cfg settings) (awsamplify.CfnApp, *string
 		CustomRules: &[]*awsamplify.CfnApp_CustomRuleProperty{{
 			Source: jsii.String(source), Target: jsii.String(target), Status: jsii.String(status),
 		}},
-		CustomHeaders:            jsii.String(customHeadersYAML(hostingHeaders)),
 		EnableBranchAutoDeletion: jsii.Bool(false),
 	})
 	// Amplify turns "/" in a branch name into "-" in its subdomain.
