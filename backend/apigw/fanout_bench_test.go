@@ -125,6 +125,9 @@ func (n benchConnectionList) ListConnections(context.Context) ([]wall.Connection
 
 func (benchConnectionList) PutConnection(context.Context, wall.Connection) error { return nil }
 func (benchConnectionList) DeleteConnection(context.Context, string) error       { return nil }
+func (benchConnectionList) ListConnectionsOf(context.Context, string) ([]wall.Connection, error) {
+	return nil, nil
+}
 
 // A stream batch of benchBatchRecords posts through handler.Stream to
 // benchBatchConnections connections, clean and with one connection that always

@@ -123,3 +123,16 @@ func decodeConnection(v []byte) (wall.Connection, error) {
 	}
 	return wall.Connection(r), nil
 }
+
+// ListConnectionsOf implements wall.ConnectionStore from the in-memory copy.
+func (db *DB) ListConnectionsOf(_ context.Context, sub string) ([]wall.Connection, error) {
+	db.connMu.RLock()
+	defer db.connMu.RUnlock()
+	var conns []wall.Connection
+	for _, c := range db.conns {
+		if c.Sub == sub {
+			conns = append(conns, c)
+		}
+	}
+	return conns, nil
+}

@@ -187,3 +187,18 @@ func decodeConnection(item map[string]types.AttributeValue) (wall.Connection, er
 		UserAgent:   getString(item, attrUserAgent),
 	}, nil
 }
+
+// ListConnectionsOf implements wall.ConnectionStore.
+func (s *ConnectionStore) ListConnectionsOf(ctx context.Context, sub string) ([]wall.Connection, error) {
+	all, err := s.ListConnections(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var conns []wall.Connection
+	for _, c := range all {
+		if c.Sub == sub {
+			conns = append(conns, c)
+		}
+	}
+	return conns, nil
+}

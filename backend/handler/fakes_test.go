@@ -168,6 +168,17 @@ func (s *socketConnections) ListConnections(_ context.Context) ([]wall.Connectio
 	return out, nil
 }
 
+func (s *socketConnections) ListConnectionsOf(ctx context.Context, sub string) ([]wall.Connection, error) {
+	all, err := s.ListConnections(ctx)
+	var out []wall.Connection
+	for _, c := range all {
+		if c.Sub == sub {
+			out = append(out, c)
+		}
+	}
+	return out, err
+}
+
 func (s *socketConnections) get(id string) (wall.Connection, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

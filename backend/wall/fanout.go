@@ -259,16 +259,41 @@ func without(conns []Connection, leave map[string]bool) []Connection {
 	return kept
 }
 
-// Change is one stored change that every connection must hear about.
+// Change is one stored change that connections must hear about: a new post,
+// a deleted one or new counts, for every connection; or a notification, for
+// its recipient's connections only.
 type Change struct {
-	Post    Post // the stored post; for a deletion, at least its ID
+	Post    Post // the stored post; for a deletion, at least its ID; for counts, its ID and counts
 	Deleted bool
+	Counts  bool // Post carries new counts
+	// Notification, when set, is the whole change: it goes to its
+	// recipient's connections only.
+	Notification *Notification
 }
 
 // Frame is the frame that announces c.
 func (c Change) Frame() []byte {
-	if c.Deleted {
+	switch {
+	case c.Notification != nil:
+		return NotificationFrame(*c.Notification)
+	case c.Deleted:
 		return DeletedFrame(c.Post.ID)
+	case c.Counts:
+		return CountsFrame(c.Post)
 	}
 	return PostFrame(c.Post)
+}
+
+// Deliver sends c to those who must hear it: a notification to its
+// recipient's connections, anything else to every connection.
+func (f *Fanout) Deliver(ctx context.Context, c Change) (FanoutResult, error) {
+	if c.Notification == nil {
+		return f.Broadcast(ctx, c.Frame())
+	}
+	conns, err := f.Connections.ListConnectionsOf(ctx, c.Notification.Recipient)
+	if err != nil {
+		return FanoutResult{}, fmt.Errorf("%w: list the connections of %s: %w", ErrBroadcastFailed, c.Notification.Recipient, err)
+	}
+	a := &Audience{f: f, conns: conns}
+	return a.Broadcast(ctx, c.Frame())
 }

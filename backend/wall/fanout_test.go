@@ -309,6 +309,9 @@ type failingList struct{ err error }
 
 func (failingList) PutConnection(context.Context, wall.Connection) error { return nil }
 func (failingList) DeleteConnection(context.Context, string) error       { return nil }
+func (f failingList) ListConnectionsOf(context.Context, string) ([]wall.Connection, error) {
+	return nil, f.err
+}
 func (l failingList) ListConnections(context.Context) ([]wall.Connection, error) {
 	return nil, l.err
 }

@@ -12,19 +12,23 @@ const (
 	ActionDeletePost = "deletepost"
 	ActionPing       = "ping"
 	ActionReauth     = "reauth"
+	ActionLike       = "like"
+	ActionUnlike     = "unlike"
 )
 
 // Actions lists the routes besides $connect, $disconnect and $default.
-var Actions = []string{ActionSendPost, ActionDeletePost, ActionPing, ActionReauth}
+var Actions = []string{ActionSendPost, ActionDeletePost, ActionPing, ActionReauth, ActionLike, ActionUnlike}
 
 // Server frame types: the values of "type".
 const (
-	FrameAck      = "ack"
-	FramePost     = "post"
-	FrameDeleted  = "deleted"
-	FramePong     = "pong"
-	FrameError    = "error"
-	FrameReauthed = "reauthed"
+	FrameAck          = "ack"
+	FramePost         = "post"
+	FrameDeleted      = "deleted"
+	FramePong         = "pong"
+	FrameError        = "error"
+	FrameReauthed     = "reauthed"
+	FrameCounts       = "counts"
+	FrameNotification = "notification"
 )
 
 // ClientFrame is any frame a client sends; fields not used by its action are
@@ -34,7 +38,8 @@ type ClientFrame struct {
 	RequestID string `json:"requestId"`
 	Text      string `json:"text"`
 	ID        string `json:"id"`
-	Token     string `json:"token"` // reauth only
+	Token     string `json:"token"`    // reauth only
+	ParentID  string `json:"parentId"` // sendpost of a reply only
 }
 
 // AckFrame answers the sender once its action is stored: for sendpost and
@@ -79,6 +84,24 @@ func DeletedFrame(id string) []byte {
 		Type string `json:"type"`
 		ID   string `json:"id"`
 	}{FrameDeleted, id})
+}
+
+// CountsFrame announces a post's counts to every connection.
+func CountsFrame(p Post) []byte {
+	return mustJSON(struct {
+		Type       string `json:"type"`
+		ID         string `json:"id"`
+		ReplyCount int    `json:"replyCount"`
+		LikeCount  int    `json:"likeCount"`
+	}{FrameCounts, p.ID, max(p.ReplyCount, 0), max(p.LikeCount, 0)})
+}
+
+// NotificationFrame tells the recipient's connections of a new notification.
+func NotificationFrame(n Notification) []byte {
+	return mustJSON(struct {
+		Type         string       `json:"type"`
+		Notification Notification `json:"notification"`
+	}{FrameNotification, n})
 }
 
 // PongFrame answers a ping.

@@ -1,8 +1,8 @@
 package wall
 
 import (
-	"fmt"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 	"unicode"
@@ -32,6 +32,59 @@ type Post struct {
 	CreatedAt  time.Time // the server's clock, millisecond precision
 	ReplyCount int       // never negative
 	LikeCount  int       // never negative
+	// ParentID is the post this one replies to; "" for a top-level post.
+	// Replies have one level: a reply's parent is always top-level.
+	ParentID string
+	// Liked is whether the caller likes the post, in REST answers and acks
+	// only; LikedUnknown elsewhere (broadcasts go to everyone alike).
+	Liked Liking
+	// Mentions are the existing users the text names with @username, as the
+	// service resolved them for the store to notify; never in the JSON.
+	Mentions Mentions
+}
+
+// Liking is whether the caller likes a post, or unknown (not said).
+type Liking int8
+
+// Likings.
+const (
+	LikedUnknown Liking = iota
+	LikedYes
+	LikedNo
+)
+
+// LikingOf is LikedYes or LikedNo.
+func LikingOf(liked bool) Liking {
+	if liked {
+		return LikedYes
+	}
+	return LikedNo
+}
+
+// Mentions is a list of users, kept as one string so that posts stay values
+// that compare with ==. Build it with MentionsOf; read it with Users.
+type Mentions string
+
+// MentionsOf lists users as Mentions.
+func MentionsOf(users []Identity) Mentions {
+	var b strings.Builder
+	for _, u := range users {
+		b.WriteString(u.Sub)
+		b.WriteByte(0)
+		b.WriteString(u.Username)
+		b.WriteByte(0)
+	}
+	return Mentions(b.String())
+}
+
+// Users returns the users m lists.
+func (m Mentions) Users() []Identity {
+	parts := strings.Split(string(m), "\x00")
+	var users []Identity
+	for i := 0; i+1 < len(parts); i += 2 {
+		users = append(users, Identity{Sub: parts[i], Username: parts[i+1]})
+	}
+	return users
 }
 
 type postJSON struct {
@@ -41,12 +94,29 @@ type postJSON struct {
 	CreatedAt  string `json:"createdAt"`
 	ReplyCount int    `json:"replyCount"`
 	LikeCount  int    `json:"likeCount"`
+	ParentID   string `json:"parentId,omitempty"`
+	Liked      *bool  `json:"liked,omitempty"` // REST answers and acks only
 }
 
 // MarshalJSON writes the contract's shape, with createdAt in TimeLayout.
 func (p Post) MarshalJSON() ([]byte, error) {
 	return json.Marshal(postJSON{ID: p.ID, Author: p.Author, Text: p.Text, CreatedAt: FormatTime(p.CreatedAt),
-		ReplyCount: max(p.ReplyCount, 0), LikeCount: max(p.LikeCount, 0)})
+		ReplyCount: max(p.ReplyCount, 0), LikeCount: max(p.LikeCount, 0), ParentID: p.ParentID, Liked: p.Liked.json()})
+}
+
+func (l Liking) json() *bool {
+	if l == LikedUnknown {
+		return nil
+	}
+	liked := l == LikedYes
+	return &liked
+}
+
+func likingOfJSON(b *bool) Liking {
+	if b == nil {
+		return LikedUnknown
+	}
+	return LikingOf(*b)
 }
 
 // OwnedBy reports whether who wrote p. Posts stored before subjects were kept
@@ -69,7 +139,7 @@ func (p *Post) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*p = Post{ID: v.ID, Author: v.Author, Text: v.Text, CreatedAt: t,
-		ReplyCount: max(v.ReplyCount, 0), LikeCount: max(v.LikeCount, 0)}
+		ReplyCount: max(v.ReplyCount, 0), LikeCount: max(v.LikeCount, 0), ParentID: v.ParentID, Liked: likingOfJSON(v.Liked)}
 	return nil
 }
 

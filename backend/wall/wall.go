@@ -124,6 +124,9 @@ type ConnectionStore interface {
 	// ListConnections returns every stored connection, expired ones included:
 	// a connection hears every broadcast until it is closed.
 	ListConnections(ctx context.Context) ([]Connection, error)
+	// ListConnectionsOf returns the connections of the user with sub, for
+	// sends meant for that user only (notifications). Never a scan.
+	ListConnectionsOf(ctx context.Context, sub string) ([]Connection, error)
 }
 
 // Notifier sends frames to connections and closes them.

@@ -52,6 +52,17 @@ func (m *memConnections) DeleteConnection(_ context.Context, id string) error {
 	delete(m.conns, id)
 	return nil
 }
+func (m *memConnections) ListConnectionsOf(ctx context.Context, sub string) ([]wall.Connection, error) {
+	all, err := m.ListConnections(ctx)
+	var out []wall.Connection
+	for _, c := range all {
+		if c.Sub == sub {
+			out = append(out, c)
+		}
+	}
+	return out, err
+}
+
 func (m *memConnections) ListConnections(context.Context) ([]wall.Connection, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
