@@ -44,7 +44,9 @@ var ErrBroadcastFailed = errors.New("broadcast failed")
 type Fanout struct {
 	Connections ConnectionStore
 	Notifier    Notifier
-	Concurrency int              // sends in flight; 0 means DefaultFanoutConcurrency
+	// Concurrency bounds the sends in flight; 0 means DefaultFanoutConcurrency.
+	// 1 sends one after another, right for a notifier whose Send only queues.
+	Concurrency int
 	Now         func() time.Time // nil: time.Now
 }
 
@@ -217,6 +219,14 @@ func (f *Fanout) each(n int, fn func(i int)) {
 		workers = DefaultFanoutConcurrency
 	}
 	workers = min(workers, n)
+	if workers <= 1 {
+		// A notifier that never blocks (the local gateway only queues) is
+		// fastest without hand-offs between goroutines.
+		for i := range n {
+			fn(i)
+		}
+		return
+	}
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range workers {
