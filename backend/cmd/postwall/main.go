@@ -58,6 +58,7 @@ func serve(args []string) error {
 	fs.DurationVar(&cfg.PostWindow, "post-window", envDuration("POSTWALL_POST_WINDOW", server.DefaultPostWindow), "rate limit window (POSTWALL_POST_WINDOW)")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", envDuration("POSTWALL_IDLE_TIMEOUT", wall.DefaultIdleTimeout), "close WebSockets idle this long (POSTWALL_IDLE_TIMEOUT)")
 	fs.DurationVar(&cfg.MaxConnectionAge, "max-connection-age", envDuration("POSTWALL_MAX_CONNECTION_AGE", wall.DefaultMaxConnectionAge), "close WebSockets this old (POSTWALL_MAX_CONNECTION_AGE)")
+	fs.IntVar(&cfg.MaxSocketsPerUser, "max-sockets-per-user", envInt("POSTWALL_MAX_SOCKETS_PER_USER", 0), "open WebSockets one account may hold; 0: 1000 (POSTWALL_MAX_SOCKETS_PER_USER)")
 	fs.DurationVar(&cfg.TokenTTL, "token-ttl", envDuration("POSTWALL_TOKEN_TTL", time.Hour), "lifetime of access and id tokens (POSTWALL_TOKEN_TTL)")
 	fs.StringVar(&storeKind, "store", env("POSTWALL_STORE", "embedded"), "where posts and connections live: embedded or dynamodb (POSTWALL_STORE)")
 	fs.StringVar(&dynamoEndpoint, "dynamodb-endpoint", env("POSTWALL_DYNAMODB_ENDPOINT", ""), "DynamoDB endpoint with -store dynamodb, e.g. a local dynalite; empty for AWS (POSTWALL_DYNAMODB_ENDPOINT)")

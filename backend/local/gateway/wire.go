@@ -73,15 +73,24 @@ func (u *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		w.pending = append([]byte(nil), b...)
 		_, _ = brw.Reader.Discard(n)
 	}
-	// The server's buffered writer goes to the bare connection: point it here.
 	if err := brw.Writer.Flush(); err != nil {
 		conn.Close()
 		return nil, nil, err
 	}
-	brw.Writer.Reset(w)
 	u.wire = w
-	return w, brw, nil
+	// The socket keeps these buffers for its whole life, so they are sized
+	// for it rather than for HTTP: frame headers are read a few bytes at a
+	// time (payloads larger than the buffer are read straight through), and
+	// most frames (a post's is a few hundred bytes) fit the writer whole.
+	// net/http's two 4 KiB buffers are dropped with the handshake.
+	return w, bufio.NewReadWriter(bufio.NewReaderSize(w, socketReadBuffer), bufio.NewWriterSize(w, socketWriteBuffer)), nil
 }
+
+// Buffer sizes of an open socket (see upgradeWriter.Hijack).
+const (
+	socketReadBuffer  = 256
+	socketWriteBuffer = 2048
+)
 
 func (w *wireConn) Read(p []byte) (int, error) {
 	if w.broken != nil {

@@ -65,7 +65,7 @@ func BenchmarkFanout(b *testing.B) {
 func benchPostwall(b *testing.B, bin string, n, stalled int) {
 	raiseFileLimit(b, n+stalled)
 	base, stop := startChild(b, exec.Command(bin, "serve", "-addr", "127.0.0.1:0", "-data", b.TempDir(), "-log-level", "warn",
-		"-post-limit", "1000000000", "-post-window", "1s"))
+		"-post-limit", "1000000000", "-post-window", "1s", "-max-sockets-per-user", "1000000"))
 	defer stop()
 	u := servertest.NewUser(b, base, "bench")
 	u.SignUp()

@@ -23,7 +23,7 @@ import (
 func BenchmarkIdleConnectionMemory(b *testing.B) {
 	const n = 2000
 	bin := buildBinary(b)
-	cmd := exec.Command(bin, "serve", "-addr", "127.0.0.1:0", "-data", b.TempDir(), "-log-level", "warn")
+	cmd := exec.Command(bin, "serve", "-addr", "127.0.0.1:0", "-data", b.TempDir(), "-log-level", "warn", "-max-sockets-per-user", "1000000")
 	base, stop := startChild(b, cmd)
 	defer stop()
 	u := servertest.NewUser(b, base, "memory")

@@ -29,7 +29,7 @@ import (
 //	go test -run '^$' -bench IdleConnectionLiveMemory -benchtime 1x ./backend/local/server
 func BenchmarkIdleConnectionLiveMemory(b *testing.B) {
 	const n = 2000
-	srv := start(b, server.Config{DataDir: b.TempDir(), Log: slog.New(slog.DiscardHandler)})
+	srv := start(b, server.Config{DataDir: b.TempDir(), MaxSocketsPerUser: 1 << 20, Log: slog.New(slog.DiscardHandler)})
 	u := servertest.NewUser(b, srv.BaseURL, "memory")
 	u.SignUp()
 	wsURL := "ws" + strings.TrimPrefix(srv.BaseURL, "http") + "/ws?token=" + url.QueryEscape(u.Tokens.AccessToken)
