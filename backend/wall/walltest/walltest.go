@@ -1,7 +1,8 @@
 // Package walltest holds behavioural conformance suites for the ports of
 // package wall. Every adapter (the embedded store, the DynamoDB tables) runs the
 // same suites from its own tests, so the behaviour clients rely on (page order,
-// cursors, idempotency, author-only deletes, expiry, limits) is pinned down once
+// cursors, idempotency, author-only deletes, expiry, limits, threads, likes and
+// notifications: TestConversationStore) is pinned down once
 // and holds on both sides:
 //
 //	func TestPostStore(t *testing.T) {
