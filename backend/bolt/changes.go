@@ -22,14 +22,17 @@ const deliveryBatch = 256
 // time, and never a large delete in someone's sendpost.
 const forgetPerWrite = 16
 
-// changeRecord is how a change is logged.
+// changeRecord is how a change is logged: a post (created, deleted, or its
+// new counts), or a notification alone.
 type changeRecord struct {
-	Post    postRecord `json:"post"`
-	Deleted bool       `json:"deleted,omitempty"`
+	Post         postRecord          `json:"post"`
+	Deleted      bool                `json:"deleted,omitempty"`
+	Counts       bool                `json:"counts,omitempty"`
+	Notification *notificationRecord `json:"notification,omitempty"`
 }
 
 // Subscribe registers fn to be called with every committed change (a created
-// post, or a deleted one) and returns a function that cancels the subscription.
+// post or reply, a deleted one, a post's new counts, or a notification) and returns a function that cancels the subscription.
 //
 // Changes are delivered in commit order, each once, one at a time, on a
 // goroutine of the store's; a slow fn delays the others. Writers never wait for
@@ -60,7 +63,12 @@ func (db *DB) appendChange(tx *bbolt.Tx, c wall.Change) error {
 	if err != nil {
 		return err
 	}
-	value, err := json.Marshal(changeRecord{Post: newPostRecord(c.Post), Deleted: c.Deleted})
+	r := changeRecord{Post: newPostRecord(c.Post), Deleted: c.Deleted, Counts: c.Counts}
+	if c.Notification != nil {
+		n := newNotificationRecord(*c.Notification)
+		r = changeRecord{Notification: &n}
+	}
+	value, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
@@ -157,10 +165,13 @@ func (db *DB) readChanges(from uint64, limit int) ([]loggedChange, error) {
 			var r changeRecord
 			if err := json.Unmarshal(v, &r); err != nil {
 				e.err = err
+			} else if r.Notification != nil {
+				n, err := r.Notification.notification()
+				e.change.Notification, e.err = &n, err
 			} else if e.change.Post, err = r.Post.post(); err != nil {
 				e.err = err
 			}
-			e.change.Deleted = r.Deleted
+			e.change.Deleted, e.change.Counts = r.Deleted, r.Counts
 			batch = append(batch, e)
 		}
 		return nil

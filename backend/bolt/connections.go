@@ -45,15 +45,43 @@ func (db *DB) PutConnection(_ context.Context, c wall.Connection) error {
 		return fmt.Errorf("store: put connection %s: %w", c.ID, err)
 	}
 	db.connMu.Lock()
-	db.conns[c.ID] = c
+	db.remember(c)
 	db.connMu.Unlock()
 	return nil
+}
+
+// remember puts c in the in-memory copy and its sub's index; connMu is held.
+func (db *DB) remember(c wall.Connection) {
+	db.forget(c.ID) // a replacement may, in principle, change the sub
+	db.conns[c.ID] = c
+	ids := db.bySub[c.Sub]
+	if ids == nil {
+		ids = map[string]struct{}{}
+		db.bySub[c.Sub] = ids
+	}
+	ids[c.ID] = struct{}{}
+}
+
+// forget drops the connection id from the in-memory copy and its sub's
+// index; connMu is held.
+func (db *DB) forget(id string) {
+	c, ok := db.conns[id]
+	if !ok {
+		return
+	}
+	delete(db.conns, id)
+	if ids := db.bySub[c.Sub]; ids != nil {
+		delete(ids, id)
+		if len(ids) == 0 {
+			delete(db.bySub, c.Sub)
+		}
+	}
 }
 
 // DeleteConnection forgets a connection; deleting an unknown one is not an error.
 func (db *DB) DeleteConnection(_ context.Context, id string) error {
 	db.connMu.Lock()
-	delete(db.conns, id)
+	db.forget(id)
 	db.connMu.Unlock()
 	err := db.batch(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketConnections).Delete([]byte(id))
@@ -110,7 +138,7 @@ func (db *DB) forgetLongExpiredConnections(cutoff time.Time) error {
 	defer db.connMu.Unlock()
 	for id, c := range db.conns {
 		if c.ExpiresAt.Before(cutoff) {
-			delete(db.conns, id)
+			db.forget(id)
 		}
 	}
 	return nil
@@ -124,15 +152,15 @@ func decodeConnection(v []byte) (wall.Connection, error) {
 	return wall.Connection(r), nil
 }
 
-// ListConnectionsOf implements wall.ConnectionStore from the in-memory copy.
+// ListConnectionsOf returns the connections of sub from the in-memory index
+// by sub: a notification costs its recipient's connections, not everyone's.
 func (db *DB) ListConnectionsOf(_ context.Context, sub string) ([]wall.Connection, error) {
 	db.connMu.RLock()
 	defer db.connMu.RUnlock()
-	var conns []wall.Connection
-	for _, c := range db.conns {
-		if c.Sub == sub {
-			conns = append(conns, c)
-		}
+	ids := db.bySub[sub]
+	conns := make([]wall.Connection, 0, len(ids))
+	for id := range ids {
+		conns = append(conns, db.conns[id])
 	}
 	return conns, nil
 }

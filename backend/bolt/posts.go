@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"go.etcd.io/bbolt"
 
@@ -35,6 +36,13 @@ var _ wall.PostStore = (*DB)(nil)
 // record does: a retry that arrives after the post was deleted still gets the
 // same answer as the first attempt, and stores nothing.
 //
+// A reply (p.ParentID set) is stored in the same transaction as everything it
+// causes: the parent is checked to be a live top-level post (else ENOTFOUND),
+// its ReplyCount goes up by one, and the parent's author and p.Mentions are
+// notified (see notify). The change log gets the post, then the parent's
+// counts, then one change per notification. A top-level post notifies its
+// mentions the same way.
+//
 // It fails, storing nothing, when ctx is done before the transaction starts or
 // before it commits.
 func (db *DB) CreatePost(ctx context.Context, requestKey string, p wall.Post) (wall.Post, bool, error) {
@@ -49,7 +57,7 @@ func (db *DB) CreatePost(ctx context.Context, requestKey string, p wall.Post) (w
 		return wall.Post{}, false, fmt.Errorf("store: encode post %s: %w", p.ID, err)
 	}
 	stored, created := p, false
-	err = db.update(ctx, func(tx *bbolt.Tx) (*wall.Change, error) {
+	err = db.update(ctx, func(tx *bbolt.Tx) ([]wall.Change, error) {
 		posts, requests, times := tx.Bucket(bucketPosts), tx.Bucket(bucketRequests), tx.Bucket(bucketRequestTimes)
 		if earlier := requests.Get([]byte(requestKey)); earlier != nil {
 			var decodeErr error
@@ -58,11 +66,45 @@ func (db *DB) CreatePost(ctx context.Context, requestKey string, p wall.Post) (w
 		}
 		// Two posts with the same ULID would need the same millisecond and the
 		// same 80 random bits; refuse rather than overwrite if it ever happens.
-		if posts.Get([]byte(p.ID)) != nil {
+		if posts.Get([]byte(p.ID)) != nil || tx.Bucket(bucketReplies).Get([]byte(p.ID)) != nil {
 			return nil, fmt.Errorf("post id %s already taken", p.ID)
 		}
-		if err := posts.Put([]byte(p.ID), value); err != nil {
+		changes := []wall.Change{{Post: p}}
+		var notified []string // recipients of this post: one notification each
+		if p.ParentID != "" {
+			// Checked in the write's own transaction: a parent deleted
+			// concurrently is either gone here or deletes this reply with it.
+			parent, err := getPost(tx, bucketPosts, p.ParentID)
+			if err != nil {
+				return nil, err
+			}
+			if err := db.storeReply(tx, p, value); err != nil {
+				return nil, err
+			}
+			parent.ReplyCount++
+			if err := putPost(tx, parent); err != nil {
+				return nil, err
+			}
+			changes = append(changes, wall.Change{Post: parent, Counts: true})
+			n, err := db.notify(tx, parent.AuthorSub, wall.NotifyReply, p, p.AuthorSub, p.Author)
+			if err != nil {
+				return nil, err
+			}
+			notified = append(notified, parent.AuthorSub)
+			changes = appendNotification(changes, n)
+		} else if err := posts.Put([]byte(p.ID), value); err != nil {
 			return nil, err
+		}
+		for _, u := range p.Mentions.Users() {
+			if slices.Contains(notified, u.Sub) {
+				continue
+			}
+			notified = append(notified, u.Sub)
+			n, err := db.notify(tx, u.Sub, wall.NotifyMention, p, p.AuthorSub, p.Author)
+			if err != nil {
+				return nil, err
+			}
+			changes = appendNotification(changes, n)
 		}
 		if err := requests.Put([]byte(requestKey), value); err != nil {
 			return nil, err
@@ -71,11 +113,15 @@ func (db *DB) CreatePost(ctx context.Context, requestKey string, p wall.Post) (w
 			return nil, err
 		}
 		created = true
-		return &wall.Change{Post: p}, nil
+		return changes, nil
 	})
+	if code := wall.ErrorCode(err); code != "" && code != wall.EINTERNAL {
+		return wall.Post{}, false, err
+	}
 	if err != nil {
 		return wall.Post{}, false, fmt.Errorf("store: create post %s: %w", p.ID, err)
 	}
+	stored.Mentions = ""
 	return stored, created, nil
 }
 
@@ -162,9 +208,14 @@ func (db *DB) ListPosts(_ context.Context, q wall.PostQuery) ([]wall.Post, strin
 // it in the same transaction as the delete, and a repeat returns that post and
 // deletes nothing. A refused delete stores nothing, so its key stays free.
 // Delete keys are forgotten after RequestTTL, like sendpost keys.
+//
+// Deleting a top-level post deletes its replies and their likes with it, in
+// the same transaction, announcing only the post's deletion. Deleting a reply
+// takes one off its parent's ReplyCount, announced as a counts change after
+// the deletion.
 func (db *DB) DeletePost(ctx context.Context, requestKey, id string, by wall.Identity) (wall.Post, error) {
 	var deleted wall.Post
-	err := db.update(ctx, func(tx *bbolt.Tx) (*wall.Change, error) {
+	err := db.update(ctx, func(tx *bbolt.Tx) ([]wall.Change, error) {
 		deletes := tx.Bucket(bucketDeleteRequests)
 		if requestKey != "" {
 			if earlier := deletes.Get([]byte(requestKey)); earlier != nil {
@@ -173,32 +224,49 @@ func (db *DB) DeletePost(ctx context.Context, requestKey, id string, by wall.Ide
 				return nil, err
 			}
 		}
-		posts := tx.Bucket(bucketPosts)
-		v := posts.Get([]byte(id))
-		if v == nil {
-			return nil, wall.Errorf(wall.ENOTFOUND, "This post does not exist (it may have been deleted).")
-		}
-		p, err := decodePost(v)
+		p, err := getPost(tx, nil, id)
 		if err != nil {
-			return nil, fmt.Errorf("post %s: %w", id, err)
+			return nil, err
 		}
 		if !p.OwnedBy(by) {
 			return nil, wall.Errorf(wall.EFORBIDDEN, "Only the author of a post can delete it.")
 		}
 		if requestKey != "" {
-			// v points into the mapped file, valid only until this transaction changes the tree.
-			if err := deletes.Put([]byte(requestKey), bytes.Clone(v)); err != nil {
+			v, err := encodePost(p)
+			if err != nil {
+				return nil, err
+			}
+			if err := deletes.Put([]byte(requestKey), v); err != nil {
 				return nil, err
 			}
 			if err := tx.Bucket(bucketDeleteRequestTimes).Put([]byte(wall.NewID(db.now())), []byte(requestKey)); err != nil {
 				return nil, err
 			}
 		}
-		if err := posts.Delete([]byte(id)); err != nil {
+		deleted = p
+		changes := []wall.Change{{Post: p, Deleted: true}}
+		if p.ParentID == "" {
+			// Its replies go with it, unannounced: clients drop a thread
+			// with its post.
+			if err := deleteThread(tx, p.ID); err != nil {
+				return nil, err
+			}
+			return changes, tx.Bucket(bucketPosts).Delete([]byte(id))
+		}
+		if err := deleteReply(tx, p); err != nil {
 			return nil, err
 		}
-		deleted = p
-		return &wall.Change{Post: p, Deleted: true}, nil
+		parent, err := getPost(tx, bucketPosts, p.ParentID)
+		if wall.ErrorCode(err) == wall.ENOTFOUND {
+			return changes, nil // cannot happen: a parent's delete takes its replies
+		} else if err != nil {
+			return nil, err
+		}
+		parent.ReplyCount = max(parent.ReplyCount-1, 0)
+		if err := putPost(tx, parent); err != nil {
+			return nil, err
+		}
+		return append(changes, wall.Change{Post: parent, Counts: true}), nil
 	})
 	if wall.ErrorCode(err) == wall.EINTERNAL {
 		return wall.Post{}, fmt.Errorf("store: delete post %s: %w", id, err)
@@ -220,11 +288,12 @@ type postRecord struct {
 	CreatedAt  string `json:"createdAt"`
 	ReplyCount int    `json:"replyCount"`
 	LikeCount  int    `json:"likeCount"`
+	ParentID   string `json:"parentId,omitempty"`
 }
 
 func newPostRecord(p wall.Post) postRecord {
 	return postRecord{ID: p.ID, Author: p.Author, AuthorSub: p.AuthorSub, Text: p.Text,
-		CreatedAt: wall.FormatTime(p.CreatedAt), ReplyCount: p.ReplyCount, LikeCount: p.LikeCount}
+		CreatedAt: wall.FormatTime(p.CreatedAt), ReplyCount: p.ReplyCount, LikeCount: p.LikeCount, ParentID: p.ParentID}
 }
 
 func (r postRecord) post() (wall.Post, error) {
@@ -233,7 +302,7 @@ func (r postRecord) post() (wall.Post, error) {
 		return wall.Post{}, fmt.Errorf("decode post %s: createdAt: %w", r.ID, err)
 	}
 	return wall.Post{ID: r.ID, Author: r.Author, AuthorSub: r.AuthorSub, Text: r.Text, CreatedAt: at,
-		ReplyCount: r.ReplyCount, LikeCount: r.LikeCount}, nil
+		ReplyCount: r.ReplyCount, LikeCount: r.LikeCount, ParentID: r.ParentID}, nil
 }
 
 func encodePost(p wall.Post) ([]byte, error) {

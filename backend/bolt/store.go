@@ -1,7 +1,34 @@
-// Package bolt is Postwall's embedded store, on bbolt: posts, idempotency records,
-// connections and a log of committed changes in one bbolt file, plus an
-// in-memory rate limiter. It implements wall.PostStore and wall.ConnectionStore
-// for the local server, the way the DynamoDB adapters implement them in AWS.
+// Package bolt is Postwall's embedded store, on bbolt: posts, replies, likes,
+// notifications, idempotency records, connections and a log of committed
+// changes in one bbolt file, plus an in-memory rate limiter. It implements
+// wall.PostStore, wall.ConversationStore and wall.ConnectionStore for the
+// local server, the way the DynamoDB adapters implement them in AWS.
+//
+// # Data model
+//
+// One bucket per kind of record (the bucket* variables list them with their
+// keys). Ids are ULID text, fixed-width and in time order, so "id + more" keys
+// group by id and a page is always a cursor seek plus a walk of at most
+// Limit+1 keys:
+//
+//   - posts: top-level post id -> post JSON (the feed); replies: reply id ->
+//     reply JSON, apart, so that the feed never walks over replies.
+//   - threads: parent id + reply id -> a marker: a thread, oldest first.
+//   - likes: post id + liker's sub -> a marker; LikeCount and ReplyCount are
+//     kept on the post record, in the transaction of the like or reply.
+//   - notifications: recipient sub + NUL + notification id -> notification
+//     JSON, newest last; unread: the same keys while unread; unread_counts:
+//     recipient sub -> count; notification_keys: wall.NotificationKey ->
+//     notification id, never forgotten, so that a key notifies at most once.
+//   - requests, delete_requests, like_requests: request key -> the first
+//     answer, with *_times buckets (ULID of the time -> key) to forget keys
+//     after RequestTTL.
+//   - connections: connection id -> connection JSON (mirrored in memory, with
+//     an index by sub for notifications); changes: the change log.
+//
+// A write and everything that follows from it (a reply's parent count and
+// notifications, a like's count and notification, a delete's cascade of
+// replies and likes) are one transaction, with their changes logged in it.
 //
 // It is enough when Postwall runs as one process on one machine: bbolt keeps the
 // whole feed in a memory-mapped B+tree, a page of posts is a cursor seek plus a
@@ -13,8 +40,9 @@
 // millions of posts this way.
 //
 // The change feed is a log in the same file, a small local stand-in for the
-// posts table's stream: each write that creates or deletes a post appends the
-// change under the next sequence number in the same transaction, so a change is
+// posts table's stream: each write that creates or deletes a post, changes its
+// counts or stores a notification appends its changes under the next sequence
+// numbers in the same transaction, so a change is
 // committed exactly when its write is. The writer then wakes the store's
 // delivery goroutine without waiting for it; that goroutine reads the log from
 // where it left off, in sequence (commit) order and in batches, and hands each
@@ -63,7 +91,25 @@ var (
 	bucketDeleteRequestTimes = []byte("delete_request_times") // ULID of the delete's time -> deletepost request key
 	bucketConnections        = []byte("connections")          // connection id -> connection JSON
 	bucketChanges            = []byte("changes")              // sequence (8 bytes, big-endian) -> change JSON, until delivered
+
+	// Conversation (conversation.go). Ids are fixed-width ULID text, so an id
+	// followed by anything is a prefix that a cursor seeks to.
+	bucketReplies          = []byte("replies")            // reply id -> reply JSON (with parentId)
+	bucketThreads          = []byte("threads")            // parent id + reply id -> empty: a thread in reply order
+	bucketLikes            = []byte("likes")              // post id + liker's sub -> empty
+	bucketLikeRequests     = []byte("like_requests")      // like/unlike request key (wall.ActionKey) -> the answer's JSON
+	bucketLikeRequestTimes = []byte("like_request_times") // ULID of the request's time -> like/unlike request key
+	bucketNotifications    = []byte("notifications")      // recipient sub + NUL + notification id -> notification JSON
+	bucketNotificationKeys = []byte("notification_keys")  // wall.NotificationKey -> notification id: one per key, ever
+	bucketUnread           = []byte("unread")             // recipient sub + NUL + notification id -> empty, while unread
+	bucketUnreadCounts     = []byte("unread_counts")      // recipient sub -> unread count (8 bytes, big-endian)
 )
+
+// allBuckets are the buckets Open creates.
+var allBuckets = [][]byte{bucketPosts, bucketRequests, bucketRequestTimes, bucketDeleteRequests,
+	bucketDeleteRequestTimes, bucketConnections, bucketChanges, bucketReplies, bucketThreads, bucketLikes,
+	bucketLikeRequests, bucketLikeRequestTimes, bucketNotifications, bucketNotificationKeys, bucketUnread,
+	bucketUnreadCounts}
 
 // Defaults for Options.
 const (
@@ -122,6 +168,11 @@ type DB struct {
 	// (Open clears what an earlier one left), so reads never touch the file.
 	connMu sync.RWMutex
 	conns  map[string]wall.Connection
+	bySub  map[string]map[string]struct{} // sub -> ids of its connections in conns
+
+	// ids makes notification ids, inside write transactions: increasing, so
+	// a recipient's notifications are in id order as they were written.
+	ids wall.IDSource
 
 	changesWritten chan struct{} // capacity 1: "the log has grown", never blocks a writer
 	delivered      atomic.Uint64 // sequence of the last change every subscriber has been handed
@@ -166,8 +217,7 @@ func Open(path string, opts Options) (*DB, error) {
 				return fmt.Errorf("forget %s of the previous process: %w", name, err)
 			}
 		}
-		for _, name := range [][]byte{bucketPosts, bucketRequests, bucketRequestTimes, bucketDeleteRequests,
-			bucketDeleteRequestTimes, bucketConnections, bucketChanges} {
+		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
@@ -185,6 +235,7 @@ func Open(path string, opts Options) (*DB, error) {
 		now:            opts.Now,
 		log:            opts.Log,
 		conns:          map[string]wall.Connection{},
+		bySub:          map[string]map[string]struct{}{},
 		changesWritten: make(chan struct{}, 1),
 		subscribers:    map[int]func(wall.Change){},
 		stop:           make(chan struct{}),
@@ -224,15 +275,15 @@ func (db *DB) Close() error {
 	return nil
 }
 
-// update runs fn in a read-write transaction. The change fn reports (if any) is
-// appended to the change log in the same transaction, and delivery is woken
-// once it has committed.
+// update runs fn in a read-write transaction. The changes fn reports (if any)
+// are appended to the change log in the same transaction, in their order, and
+// delivery is woken once it has committed.
 //
 // A write whose ctx is done fails instead of committing: ctx is checked before
 // the transaction starts and again just before it commits, so a write that
 // waited too long for its turn does not become visible later than its caller
 // was willing to wait (wall.MaxVisibilityDelay).
-func (db *DB) update(ctx context.Context, fn func(tx *bbolt.Tx) (*wall.Change, error)) error {
+func (db *DB) update(ctx context.Context, fn func(tx *bbolt.Tx) ([]wall.Change, error)) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -243,15 +294,56 @@ func (db *DB) update(ctx context.Context, fn func(tx *bbolt.Tx) (*wall.Change, e
 	}
 	logged := false
 	err := db.bolt.Update(func(tx *bbolt.Tx) error {
-		change, err := fn(tx)
-		if err != nil || change == nil {
+		changes, err := fn(tx)
+		if err != nil || len(changes) == 0 {
 			return err
 		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := db.appendChange(tx, *change); err != nil {
-			return fmt.Errorf("log the change: %w", err)
+		for _, c := range changes {
+			if err := db.appendChange(tx, c); err != nil {
+				return fmt.Errorf("log the change: %w", err)
+			}
+		}
+		logged = true
+		return nil
+	})
+	if err == nil && logged {
+		db.wakeDelivery()
+	}
+	return err
+}
+
+// batchUpdate is update through bbolt's Batch: fn shares its transaction,
+// commit and fsync with concurrent batchUpdate calls, for writes whose order
+// among themselves does not matter. bbolt may run fn more than once (when
+// another fn in the batch fails, the batch is rolled back and run again), so
+// fn must set its results afresh each time; its changes are logged only by
+// the run that commits.
+func (db *DB) batchUpdate(ctx context.Context, fn func(tx *bbolt.Tx) ([]wall.Change, error)) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	db.closeMu.RLock()
+	defer db.closeMu.RUnlock()
+	if db.closed {
+		return ErrClosed
+	}
+	logged := false
+	err := db.bolt.Batch(func(tx *bbolt.Tx) error {
+		logged = false
+		changes, err := fn(tx)
+		if err != nil || len(changes) == 0 {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		for _, c := range changes {
+			if err := db.appendChange(tx, c); err != nil {
+				return fmt.Errorf("log the change: %w", err)
+			}
 		}
 		logged = true
 		return nil
@@ -302,6 +394,9 @@ func (db *DB) prune() error {
 	}
 	if err := db.forgetOldKeys(bucketDeleteRequestTimes, bucketDeleteRequests, oldest); err != nil {
 		return fmt.Errorf("store: forget old deletepost request keys: %w", err)
+	}
+	if err := db.forgetOldKeys(bucketLikeRequestTimes, bucketLikeRequests, oldest); err != nil {
+		return fmt.Errorf("store: forget old like request keys: %w", err)
 	}
 	if err := db.forgetLongExpiredConnections(now.Add(-forgetConnectionsAfter)); err != nil {
 		return fmt.Errorf("store: forget expired connections: %w", err)
