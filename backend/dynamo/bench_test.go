@@ -88,3 +88,76 @@ func seedFeed(b *testing.B, client *dynamodb.Client, table string, n int) {
 		b.Fatalf("seeding %s: %v", table, failed)
 	}
 }
+
+// BenchmarkConversationPages reads a thread page (50 replies) and a
+// notifications page (50, with the unread count) on dynalite with 10 and
+// with 10,000 items: each is one Query of its partition plus a fixed number
+// of item reads, so the two sizes should cost about the same (ratio at most
+// 1.5).
+//
+//	go test -run '^$' -bench ConversationPages -benchtime 200x ./backend/dynamo
+func BenchmarkConversationPages(b *testing.B) {
+	client := dynalite.NewClient(dynalite.Start(b))
+	for _, n := range []int{10, 10000} {
+		table := fmt.Sprintf("bench-conversation-%d", n)
+		if err := CreateTables(context.Background(), client, Tables{Posts: table}); err != nil {
+			b.Fatal(err)
+		}
+		store := NewPostStore(client, table)
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		parent := wall.Post{ID: wall.NewID(now), Author: "ada", AuthorSub: "sub-ada", Text: "the thread", CreatedAt: now}
+		if _, _, err := store.CreatePost(context.Background(), "bench-parent", parent); err != nil {
+			b.Fatal(err)
+		}
+		start := now.Add(-time.Duration(n) * time.Second)
+		seedItems(b, client, table, n, func(i int) map[string]types.AttributeValue {
+			at := start.Add(time.Duration(i) * time.Second)
+			p := wall.Post{ID: wall.NewID(at), Author: "bob", AuthorSub: "sub-bob", Text: fmt.Sprintf("reply %d", i), CreatedAt: at, ParentID: parent.ID}
+			item := postAttributes(p)
+			maps(item, postKeyOf(p))
+			return item
+		})
+		seedItems(b, client, table, n, func(i int) map[string]types.AttributeValue {
+			at := start.Add(time.Duration(i) * time.Second)
+			item := notificationAttributes(wall.Notification{ID: wall.NewID(at), Recipient: "sub-ada", Kind: wall.NotifyLike, PostID: parent.ID, Actor: "bob", CreatedAt: at})
+			maps(item, notificationKeyOf("sub-ada", getString(item, attrID)))
+			return item
+		})
+		limit := min(50, n)
+		b.Run(fmt.Sprintf("thread/items=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				replies, _, err := store.ListReplies(context.Background(), parent.ID, wall.PostQuery{Limit: 50})
+				if err != nil || len(replies) != limit {
+					b.Fatalf("thread page: %d replies, %v", len(replies), err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("notifications/items=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				ns, _, _, err := store.ListNotifications(context.Background(), "sub-ada", wall.NotificationQuery{Limit: 50})
+				if err != nil || len(ns) != limit {
+					b.Fatalf("notifications page: %d, %v", len(ns), err)
+				}
+			}
+		})
+	}
+}
+
+// seedItems writes n items made by item straight to the table, in batches of 25.
+func seedItems(b *testing.B, client *dynamodb.Client, table string, n int, item func(i int) map[string]types.AttributeValue) {
+	b.Helper()
+	for i := 0; i < n; i += 25 {
+		var batch []types.WriteRequest
+		for j := i; j < min(i+25, n); j++ {
+			batch = append(batch, types.WriteRequest{PutRequest: &types.PutRequest{Item: item(j)}})
+		}
+		req := map[string][]types.WriteRequest{table: batch}
+		for len(req) > 0 {
+			out, err := client.BatchWriteItem(context.Background(), &dynamodb.BatchWriteItemInput{RequestItems: req})
+			if err != nil {
+				b.Fatalf("seeding %s: %v", table, err)
+			}
+			req = out.UnprocessedItems
+		}
+	}
+}

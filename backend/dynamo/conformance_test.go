@@ -14,6 +14,9 @@ func runConformance(t *testing.T) {
 	walltest.TestPostStore(t, func(t *testing.T) wall.PostStore {
 		return NewPostStore(testClient, newTables(t).Posts)
 	})
+	walltest.TestConversationStore(t, func(t *testing.T) walltest.ConversationStore {
+		return NewPostStore(testClient, newTables(t).Posts)
+	})
 	walltest.TestConnectionStore(t, func(t *testing.T) wall.ConnectionStore {
 		return NewConnectionStore(testClient, newTables(t).Connections)
 	})

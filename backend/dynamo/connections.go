@@ -65,14 +65,17 @@ func NewConnectionStore(client *dynamodb.Client, table string) *ConnectionStore 
 func (s *ConnectionStore) PutConnection(ctx context.Context, c wall.Connection) error {
 	item := map[string]types.AttributeValue{
 		attrConnID:      str(c.ID),
-		attrSub:         str(c.Sub),
 		attrUsername:    str(c.Username),
 		attrConnectedAt: str(c.ConnectedAt.UTC().Format(connTimeLayout)),
 		attrExpiresAt:   str(c.ExpiresAt.UTC().Format(connTimeLayout)),
 		// TTL counts whole seconds; rounding up never shortens expiredKept.
 		attrTTL: num(int64(math.Ceil(float64(c.ExpiresAt.Add(expiredKept).UnixNano()) / 1e9))),
 	}
-	// Left out when unknown, rather than stored as empty strings.
+	// Left out when unknown, rather than stored as empty strings (sub is the
+	// key of ConnectionsBySubIndex, which refuses empty strings).
+	if c.Sub != "" {
+		item[attrSub] = str(c.Sub)
+	}
 	if c.SourceIP != "" {
 		item[attrSourceIP] = str(c.SourceIP)
 	}
@@ -188,17 +191,42 @@ func decodeConnection(item map[string]types.AttributeValue) (wall.Connection, er
 	}, nil
 }
 
-// ListConnectionsOf implements wall.ConnectionStore.
+// ConnectionsBySubIndex is the connections table's global secondary index
+// with partition key sub (S) and every attribute projected: the connections
+// of one user, for notifications, with a Query rather than a Scan.
+const ConnectionsBySubIndex = "bySub"
+
+// ListConnectionsOf implements wall.ConnectionStore with a Query on
+// ConnectionsBySubIndex. A GSI is eventually consistent (typically well under
+// a second behind): a connection opened in that instant can miss a
+// notification live, which it still finds in GET /api/notifications.
 func (s *ConnectionStore) ListConnectionsOf(ctx context.Context, sub string) ([]wall.Connection, error) {
-	all, err := s.ListConnections(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var conns []wall.Connection
-	for _, c := range all {
-		if c.Sub == sub {
+	var (
+		conns []wall.Connection
+		start map[string]types.AttributeValue
+	)
+	for {
+		out, err := s.Client.Query(ctx, &dynamodb.QueryInput{
+			TableName:                 aws.String(s.Table),
+			IndexName:                 aws.String(ConnectionsBySubIndex),
+			KeyConditionExpression:    aws.String("#sub = :sub"),
+			ExpressionAttributeNames:  map[string]string{"#sub": attrSub},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":sub": str(sub)},
+			ExclusiveStartKey:         start,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("query connections of %s: %w", sub, err)
+		}
+		for _, item := range out.Items {
+			c, err := decodeConnection(item)
+			if err != nil {
+				return nil, fmt.Errorf("connection %s: %w", getString(item, attrConnID), err)
+			}
 			conns = append(conns, c)
 		}
+		if out.LastEvaluatedKey == nil {
+			return conns, nil
+		}
+		start = out.LastEvaluatedKey
 	}
-	return conns, nil
 }

@@ -7,16 +7,37 @@
 //
 //	posts        pk (S) + sk (S); its stream (NEW_AND_OLD_IMAGES) drives the
 //	             fan-out, decoded by StreamChange.
-//	             - pk="FEED", sk=post id: a post (id, author, authorSub, text,
-//	               createdAt, replyCount, likeCount, req = its request key),
-//	               or a tombstone at the same key (deleted=true, ttl): a
-//	               deleted post (its attributes kept, delReq = the delete's
-//	               request key) or a void (void=true: an id a repair gave up).
+//	             - pk="FEED", sk=post id: a top-level post (id, author,
+//	               authorSub, text, createdAt, replyCount, likeCount, req =
+//	               its request key), or a tombstone at the same key
+//	               (deleted=true, ttl): a deleted post (its attributes kept,
+//	               delReq = the delete's request key) or a void (void=true:
+//	               an id a repair gave up).
+//	             - pk="THREAD#"+parent id, sk=reply id: a reply, as a FEED
+//	               item plus parentId (tombstones alike). Its own partition,
+//	               so the feed stays top-level and a thread page is one Query.
+//	             - pk="REPLY#"+reply id, sk="REPLY": parentId, to find a reply
+//	               by its id with a consistent read (a GSI has none).
+//	             - pk="LIKE#"+post id, sk=sub: liked (bool), req: one item per
+//	               user who ever liked the post; unlike sets liked=false.
+//	             - pk="NOTIF#"+recipient sub, sk=notification id: kind,
+//	               postId, actor, createdAt, ttl (NotificationTTL, 90 days).
+//	             - pk="NKEY#"+sha256(wall.NotificationKey), sk="NKEY": the
+//	               notification that key stands for, written first and
+//	               conditionally, so no retry ever makes two; done when all
+//	               of its writes are made.
+//	             - pk="UNREAD#"+sub, sk="UNREAD": unread (count) and readUpTo
+//	               (the read mark: notifications up to it are read).
 //	             - pk="REQ#"+requestKey, sk="REQ", ttl: a sendpost's
-//	               idempotency record, holding its post.
+//	               idempotency record, holding its post, its mentions, and
+//	               done once every write that follows from it is made.
 //	             - pk="DEL#"+requestKey, sk="DEL", ttl: a deletepost's
 //	               idempotency record, holding the post as it was.
-//	connections  id (S); ttl = expiresAt + 1 hour, in epoch seconds.
+//	             - pk="ACT#"+wall.ActionKey, sk="ACT", ttl: a like's or
+//	               unlike's idempotency record, holding its answer.
+//	connections  id (S); ttl = expiresAt + 1 hour, in epoch seconds. GSI
+//	             ConnectionsBySubIndex ("bySub"): partition key sub (S), all
+//	             attributes, for the connections of one user.
 //	limits       pk (S) = "RL#"+key+"#"+window start; ttl.
 //
 // TTLs: REQ and DEL records live RequestTTL (24 hours) from their write;
@@ -28,7 +49,39 @@
 //
 // Nothing here uses transactions (dynalite has none): every multi-item
 // operation is ordered so that a crash between its writes leaves a state that
-// a retry repairs.
+// a retry repairs. Counts (replyCount, likeCount, unread) are derived data:
+// the usual path adds to them with one ADD, and a retry that cannot tell
+// whether its ADD landed (it finds the item that precedes the ADD already
+// written by an earlier attempt of the same request) recounts them from the
+// items they count (a Query with Select COUNT: the thread's live replies,
+// the post's liked=true like items, the recipient's notifications past the
+// read mark), then SETs the count on condition that it did not change since
+// it was read. That is exact after a crash and a retry; the one window it
+// leaves is another request of the same post between its two writes while a
+// repair runs, which the next repair puts right. Repairs read whole
+// partitions, so they run on retries only, never on a read path; reads never
+// Scan.
+//
+// A reply: REQ record, REPLY locator, THREAD item, ADD 1 to the parent's
+// replyCount on condition that it is a live FEED item (the race-free check
+// that the parent exists), notifications (the parent's author, kind reply;
+// then each mention, never the author and never twice), done on the REQ
+// record. Deleting a post tombstones its item only: its replies, likes and
+// notifications stay, unreachable (reads of a reply check that its parent is
+// live), so the delete costs the same for any thread and no stream record,
+// hence no frame, is made per reply. Deleting a reply also takes one off its
+// parent's count (then the DEL record, whose absence makes a retry recount).
+//
+// A like: the like item (conditional on the opposite state), ADD ±1 on the
+// post item, the author's notification (first like only: the NKEY item makes
+// it once ever), the ACT record. A notification: NKEY item, NOTIF item
+// (conditional: its INSERT sends it live, once), ADD 1 to unread, NKEY done.
+// MarkRead moves the read mark and sets unread to a count of what is past it.
+//
+// No stream record of a like item announces anything: the post item's MODIFY
+// carries the new counts, so a like is one counts change. TTL deletion lags by
+// days and dynalite has none: nothing relies on it (records past their ttl
+// count as absent).
 package dynamo
 
 import (
@@ -64,19 +117,25 @@ func CreateTables(ctx context.Context, client *dynamodb.Client, names Tables) er
 		keys   []types.KeySchemaElement
 		attrs  []types.AttributeDefinition
 		stream bool
+		gsi    []types.GlobalSecondaryIndex
 	}{
 		{names.Posts,
 			[]types.KeySchemaElement{{AttributeName: aws.String(attrPK), KeyType: types.KeyTypeHash}, {AttributeName: aws.String(attrSK), KeyType: types.KeyTypeRange}},
 			[]types.AttributeDefinition{{AttributeName: aws.String(attrPK), AttributeType: str}, {AttributeName: aws.String(attrSK), AttributeType: str}},
-			true},
+			true, nil},
 		{names.Connections,
 			[]types.KeySchemaElement{{AttributeName: aws.String(attrConnID), KeyType: types.KeyTypeHash}},
-			[]types.AttributeDefinition{{AttributeName: aws.String(attrConnID), AttributeType: str}},
-			false},
+			[]types.AttributeDefinition{{AttributeName: aws.String(attrConnID), AttributeType: str}, {AttributeName: aws.String(attrSub), AttributeType: str}},
+			false,
+			[]types.GlobalSecondaryIndex{{
+				IndexName:  aws.String(ConnectionsBySubIndex),
+				KeySchema:  []types.KeySchemaElement{{AttributeName: aws.String(attrSub), KeyType: types.KeyTypeHash}},
+				Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+			}}},
 		{names.Limits,
 			[]types.KeySchemaElement{{AttributeName: aws.String(attrPK), KeyType: types.KeyTypeHash}},
 			[]types.AttributeDefinition{{AttributeName: aws.String(attrPK), AttributeType: str}},
-			false},
+			false, nil},
 	}
 	for _, s := range specs {
 		if s.name == "" {
@@ -87,6 +146,9 @@ func CreateTables(ctx context.Context, client *dynamodb.Client, names Tables) er
 			KeySchema:            s.keys,
 			AttributeDefinitions: s.attrs,
 			BillingMode:          types.BillingModePayPerRequest,
+		}
+		if len(s.gsi) > 0 {
+			in.GlobalSecondaryIndexes = s.gsi
 		}
 		if s.stream {
 			in.StreamSpecification = &types.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewTypeNewAndOldImages}

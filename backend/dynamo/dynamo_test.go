@@ -59,6 +59,10 @@ func TestDynamo(t *testing.T) {
 	t.Run("ConnectionTimesRoundTrip", testConnectionTimesRoundTrip)
 	t.Run("ManyConnectionsAcrossSegments", testManyConnectionsAcrossSegments)
 	t.Run("RateLimitWindows", testRateLimitWindows)
+	t.Run("ReplyCrashThenRetry", testReplyCrashThenRetry)
+	t.Run("LikeCrashThenRetry", testLikeCrashThenRetry)
+	t.Run("ReplyDeleteCrashThenRetry", testReplyDeleteCrashThenRetry)
+	t.Run("ConnectionsOfUser", testConnectionsOfUser)
 	runConformance(t)
 }
 

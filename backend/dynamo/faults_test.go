@@ -24,6 +24,25 @@ type faultTransport struct {
 	mu    sync.Mutex
 	rules []*faultRule
 	sent  int // requests that reached the transport
+	// crashWrite, when positive, makes the write (PutItem, UpdateItem,
+	// DeleteItem) of that number, counted from crashAtWrite, fail as a crash.
+	crashWrite int
+	writes     int
+}
+
+// crashAtWrite makes the n-th write from now on fail as if the process had
+// died just before it; the writes after it go through (the retry's).
+func (f *faultTransport) crashAtWrite(n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.crashWrite, f.writes = n, 0
+}
+
+// crashedWrite reports whether the armed crash happened.
+func (f *faultTransport) crashedWrite() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.crashWrite > 0 && f.writes >= f.crashWrite
 }
 
 // faultRule matches requests of one operation whose JSON body contains every
@@ -72,6 +91,9 @@ func (f *faultTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		_ = req.Body.Close()
 		req.Body = io.NopCloser(bytes.NewReader(body))
 	}
+	if f.crashesWrite(op) {
+		return nil, errCrash
+	}
 	if r := f.match(op, body); r != nil {
 		if r.crash {
 			return nil, errCrash
@@ -84,6 +106,16 @@ func (f *faultTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	return http.DefaultTransport.RoundTrip(req)
+}
+
+func (f *faultTransport) crashesWrite(op string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.crashWrite <= 0 || (op != "PutItem" && op != "UpdateItem" && op != "DeleteItem") {
+		return false
+	}
+	f.writes++
+	return f.writes == f.crashWrite
 }
 
 // match returns the rule that applies to the request and counts the hit; a

@@ -55,6 +55,15 @@ const (
 	// attrVoid marks a tombstone at an id that was never listed: a repair of an
 	// old request claimed it before giving the post a fresh id.
 	attrVoid = "void"
+	// attrParentID, on a reply's THREAD item, its REQ record and its REPLY
+	// locator: the top-level post it replies to.
+	attrParentID = "parentId"
+	// attrMentions, on a REQ record: the users to notify (a list of maps of
+	// sub and username), so that a retry notifies the same ones.
+	attrMentions = "mentions"
+	// attrDone, on a REQ record: every write of the request has been made
+	// (post item, parent's count, notifications), so a retry reads nothing else.
+	attrDone = "done"
 )
 
 // DefaultRequestTTL is how long a requestId is remembered.
@@ -100,8 +109,11 @@ const repairRounds = 4
 type PostStore struct {
 	Client     *dynamodb.Client
 	Table      string
-	RequestTTL time.Duration    // 0: DefaultRequestTTL
-	Now        func() time.Time // nil: time.Now
+	RequestTTL time.Duration // 0: DefaultRequestTTL
+	// NotificationTTL is how long notifications are kept; 0:
+	// DefaultNotificationTTL.
+	NotificationTTL time.Duration
+	Now             func() time.Time // nil: time.Now
 	// Placed, when set, is called with every post whose FEED item this store
 	// puts, first writes and repairs alike: exactly the posts whose INSERT
 	// the table's stream carries, for a stand-in of the stream where there is
@@ -159,6 +171,9 @@ func (s *PostStore) CreatePost(ctx context.Context, requestKey string, p wall.Po
 		item[attrPK] = str(RequestPKPrefix + requestKey)
 		item[attrSK] = str(requestSK)
 		item[attrTTL] = num(now.Add(s.requestTTL()).Unix())
+		if users := p.Mentions.Users(); len(users) > 0 {
+			item[attrMentions] = mentionsAttribute(users)
+		}
 		_, err := s.Client.PutItem(ctx, &dynamodb.PutItemInput{
 			TableName: aws.String(s.Table),
 			Item:      item,
@@ -171,12 +186,13 @@ func (s *PostStore) CreatePost(ctx context.Context, requestKey string, p wall.Po
 		})
 		created := err == nil
 		if created {
-			placed, err := s.putFeedItem(ctx, requestKey, p)
+			placed, err := s.putPostItem(ctx, requestKey, p)
 			if err != nil {
 				return wall.Post{}, false, err
 			}
 			if placed {
-				return p, true, nil
+				stored, err := s.complete(ctx, requestKey, p, true)
+				return stored, true, err
 			}
 			// A repair of this very request took the FEED key between our
 			// two writes; the record says what became of the post.
@@ -220,43 +236,50 @@ func errNoRequest() error {
 // its createdAt, else under a fresh one (see PostStore).
 func (s *PostStore) finish(ctx context.Context, requestKey string, rec requestRecord) (wall.Post, error) {
 	for range repairRounds {
-		if rec.deleted {
-			// A post deleted before tombstones: its FEED item is gone for good.
+		if rec.deleted || rec.done {
+			// A post deleted before tombstones (its FEED item is gone for
+			// good), or a request whose every write was made.
 			return rec.post, nil
 		}
-		state, err := s.feedState(ctx, rec.post.ID)
+		state, err := s.itemState(ctx, postKeyOf(rec.post))
 		if err != nil {
 			return wall.Post{}, err
 		}
 		replace := state == feedVoid
 		switch {
 		case state == feedLive || state == feedDeleted:
-			return rec.post, nil
+			// Placed by an earlier attempt, which may have stopped anywhere
+			// after: whether its counts landed is unknown, so they are
+			// recounted.
+			return s.complete(ctx, requestKey, rec.post, false)
 		case state == feedAbsent && s.now().Sub(rec.post.CreatedAt) <= wall.MaxVisibilityDelay:
 			// A crash between the writes, or the first attempt still in
 			// flight: finish it under the same id, within the bound.
 			wctx, cancel := s.visibleBy(ctx, rec.post.CreatedAt)
-			placed, err := s.putFeedItem(wctx, requestKey, rec.post)
+			placed, err := s.putPostItem(wctx, requestKey, rec.post)
 			cancel()
 			if err != nil {
 				return wall.Post{}, err
 			}
 			if placed {
-				return rec.post, nil
+				return s.complete(ctx, requestKey, rec.post, true)
 			}
 		case state == feedAbsent:
 			// Too late for this id. Claim it before replacing it, so that
-			// the first attempt's FEED put, if it was only slow, stores
+			// the first attempt's post put, if it was only slow, stores
 			// nothing: one request never lists two posts.
-			replace, err = s.voidFeedItem(ctx, rec.post.ID)
+			replace, err = s.voidPostItem(ctx, rec.post)
 			if err != nil {
 				return wall.Post{}, err
 			}
 		}
 		if replace {
 			fresh, done, err := s.supersede(ctx, requestKey, rec.post)
-			if err != nil || done {
-				return fresh, err
+			if err != nil {
+				return wall.Post{}, err
+			}
+			if done {
+				return s.complete(ctx, requestKey, fresh, true)
 			}
 		}
 		// Another writer changed the items under us: look again.
@@ -299,7 +322,7 @@ func (s *PostStore) supersede(ctx context.Context, requestKey string, old wall.P
 	if err != nil {
 		return wall.Post{}, false, fmt.Errorf("move request record to post %s: %w", fresh.ID, err)
 	}
-	placed, err := s.putFeedItem(wctx, requestKey, fresh)
+	placed, err := s.putPostItem(wctx, requestKey, fresh)
 	if err != nil || !placed {
 		return wall.Post{}, false, err
 	}
@@ -312,14 +335,29 @@ func (s *PostStore) visibleBy(ctx context.Context, createdAt time.Time) (context
 	return context.WithTimeout(ctx, createdAt.Add(wall.MaxVisibilityDelay).Sub(s.now()))
 }
 
-// putFeedItem puts p's FEED item unless an item (p's, or a tombstone) is
-// already at its key; placed reports whether it did. The condition makes the
-// repair after a crash idempotent, keeps a repeated put from emitting a second
-// stream record (and so a second broadcast), and never overwrites a tombstone.
+// putFeedItem puts p's FEED item; see putPostItem.
 func (s *PostStore) putFeedItem(ctx context.Context, requestKey string, p wall.Post) (placed bool, err error) {
+	return s.putPostItem(ctx, requestKey, p)
+}
+
+// putPostItem puts p's item (FEED, or THREAD for a reply) unless an item (p's,
+// or a tombstone) is already at its key; placed reports whether it did. The
+// condition makes the repair after a crash idempotent, keeps a repeated put
+// from emitting a second stream record (and so a second broadcast), and never
+// overwrites a tombstone. A reply's REPLY locator is put first: a reply that
+// is listed can always be found by its id.
+func (s *PostStore) putPostItem(ctx context.Context, requestKey string, p wall.Post) (placed bool, err error) {
+	if p.ParentID != "" {
+		loc := replyLocatorKeyOf(p.ID)
+		loc[attrParentID] = str(p.ParentID)
+		if _, err := s.Client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.Table), Item: loc}); err != nil {
+			return false, fmt.Errorf("store locator of reply %s: %w", p.ID, err)
+		}
+	}
 	item := postAttributes(p)
-	item[attrPK] = str(FeedPK)
-	item[attrSK] = str(p.ID)
+	for k, v := range postKeyOf(p) {
+		item[k] = v
+	}
 	item[attrRequest] = str(requestKey)
 	_, err = s.Client.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:           aws.String(s.Table),
@@ -338,10 +376,11 @@ func (s *PostStore) putFeedItem(ctx context.Context, requestKey string, p wall.P
 	return true, nil
 }
 
-// voidFeedItem puts a void tombstone at id unless an item is there; claimed
-// reports whether it did.
-func (s *PostStore) voidFeedItem(ctx context.Context, id string) (claimed bool, err error) {
-	item := feedKeyOf(id)
+// voidPostItem puts a void tombstone at p's key unless an item is there;
+// claimed reports whether it did.
+func (s *PostStore) voidPostItem(ctx context.Context, p wall.Post) (claimed bool, err error) {
+	id := p.ID
+	item := postKeyOf(p)
 	item[attrDeleted] = boolean(true)
 	item[attrVoid] = boolean(true)
 	item[attrTTL] = num(s.now().Add(s.requestTTL() + tombstoneMargin).Unix())
@@ -380,26 +419,27 @@ func stateOf(item map[string]types.AttributeValue) feedItemState {
 	return feedLive
 }
 
-func (s *PostStore) feedItem(ctx context.Context, id string) (map[string]types.AttributeValue, error) {
+func (s *PostStore) itemAt(ctx context.Context, key map[string]types.AttributeValue) (map[string]types.AttributeValue, error) {
 	out, err := s.Client.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      aws.String(s.Table),
-		Key:            feedKeyOf(id),
+		Key:            key,
 		ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read post %s: %w", id, err)
+		return nil, fmt.Errorf("read item %s/%s: %w", getString(key, attrPK), getString(key, attrSK), err)
 	}
 	return out.Item, nil
 }
 
-func (s *PostStore) feedState(ctx context.Context, id string) (feedItemState, error) {
-	item, err := s.feedItem(ctx, id)
+func (s *PostStore) itemState(ctx context.Context, key map[string]types.AttributeValue) (feedItemState, error) {
+	item, err := s.itemAt(ctx, key)
 	return stateOf(item), err
 }
 
 type requestRecord struct {
 	post    wall.Post
 	deleted bool // marked by the design before tombstones
+	done    bool // every write of the request was made
 }
 
 // readRecord reads the live record at key; nil when there is none or it has
@@ -434,7 +474,8 @@ func (s *PostStore) readRequest(ctx context.Context, requestKey string) (request
 	if err != nil {
 		return requestRecord{}, false, fmt.Errorf("request record: %w", err)
 	}
-	return requestRecord{post: p, deleted: getBool(item, attrDeleted)}, true, nil
+	p.Mentions = mentionsOf(item[attrMentions])
+	return requestRecord{post: p, deleted: getBool(item, attrDeleted), done: getBool(item, attrDone)}, true, nil
 }
 
 // ListPosts implements wall.PostStore with a Query on the FEED partition: never
@@ -455,48 +496,10 @@ func (s *PostStore) ListPosts(ctx context.Context, q wall.PostQuery) ([]wall.Pos
 		values[":cursor"] = str(q.Before)
 	}
 	forward := q.After != ""
-
-	// Read one post more than the page: if it exists, there is a next page,
-	// and the cursor never points at an empty one.
-	want := q.Limit + 1
-	items := make([]map[string]types.AttributeValue, 0, want)
-	var start map[string]types.AttributeValue
-	limit := want
-	for {
-		out, err := s.Client.Query(ctx, &dynamodb.QueryInput{
-			TableName:              aws.String(s.Table),
-			KeyConditionExpression: aws.String(cond),
-			// Tombstones stay in the partition until their ttl.
-			FilterExpression:          aws.String("attribute_not_exists(#deleted)"),
-			ExpressionAttributeNames:  map[string]string{"#deleted": attrDeleted},
-			ExpressionAttributeValues: values,
-			ScanIndexForward:          aws.Bool(forward),
-			// Limit bounds the items read before the filter, and DynamoDB may
-			// stop earlier still, at 1 MB per response: hence the loop.
-			Limit:             aws.Int32(int32(limit)),
-			ExclusiveStartKey: start,
-			// Strongly consistent, so a client catching up right after a
-			// post's broadcast reads that post too.
-			ConsistentRead: aws.Bool(true),
-		})
-		if err != nil {
-			return nil, "", fmt.Errorf("query posts: %w", err)
-		}
-		items = append(items, out.Items...)
-		if len(items) >= want || out.LastEvaluatedKey == nil {
-			break
-		}
-		start = out.LastEvaluatedKey
-		limit = want - len(items)
-		if int(out.ScannedCount) > len(out.Items) {
-			// Past a run of tombstones, read further ahead each round, so
-			// that many deletes in a row cost a few round trips, not one
-			// each. Items read past the page are only dropped: the cursor
-			// is a post id.
-			limit = min(max(limit, 2*int(out.ScannedCount)), 1000)
-		}
+	items, err := s.queryPage(ctx, cond, values, q.Limit, forward)
+	if err != nil {
+		return nil, "", fmt.Errorf("query posts: %w", err)
 	}
-
 	next := ""
 	if len(items) > q.Limit {
 		items = items[:q.Limit]
@@ -537,7 +540,7 @@ func (s *PostStore) DeletePost(ctx context.Context, requestKey, id string, by wa
 	// Two rounds: the second only runs when the item changed between the read
 	// and the write, to answer with the right code.
 	for range 2 {
-		item, err := s.feedItem(ctx, id)
+		item, key, reachable, err := s.findPost(ctx, id)
 		if err != nil {
 			return wall.Post{}, err
 		}
@@ -546,7 +549,17 @@ func (s *PostStore) DeletePost(ctx context.Context, requestKey, id string, by wa
 			if err != nil {
 				return wall.Post{}, fmt.Errorf("tombstone of post %s: %w", id, err)
 			}
+			if p.ParentID != "" {
+				// Our own earlier attempt: whether it took one off the
+				// parent's count is unknown, so the count is recounted.
+				if _, err := s.recountReplies(ctx, p.ParentID); err != nil && wall.ErrorCode(err) != wall.ENOTFOUND {
+					return wall.Post{}, err
+				}
+			}
 			return s.rememberDelete(ctx, requestKey, p)
+		}
+		if !reachable {
+			item = nil
 		}
 		if err := checkDeletable(item, by); err != nil {
 			return wall.Post{}, err
@@ -567,7 +580,7 @@ func (s *PostStore) DeletePost(ctx context.Context, requestKey, id string, by wa
 		}
 		out, err := s.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName:        aws.String(s.Table),
-			Key:              feedKeyOf(id),
+			Key:              key,
 			UpdateExpression: aws.String(set),
 			// wall.Post.OwnedBy, as a condition.
 			ConditionExpression: aws.String("attribute_exists(pk) AND attribute_not_exists(#deleted) AND " +
@@ -585,6 +598,11 @@ func (s *PostStore) DeletePost(ctx context.Context, requestKey, id string, by wa
 		p, err := decodePost(out.Attributes)
 		if err != nil {
 			return wall.Post{}, fmt.Errorf("deleted post %s: %w", id, err)
+		}
+		if p.ParentID != "" {
+			if err := s.addReplyCount(ctx, p.ParentID, -1); err != nil {
+				return wall.Post{}, err
+			}
 		}
 		if requestKey == "" {
 			return p, nil
@@ -665,6 +683,9 @@ func postAttributes(p wall.Post) map[string]types.AttributeValue {
 	if p.AuthorSub != "" {
 		item[attrAuthorSub] = str(p.AuthorSub)
 	}
+	if p.ParentID != "" {
+		item[attrParentID] = str(p.ParentID)
+	}
 	return item
 }
 
@@ -683,6 +704,7 @@ func decodePost(item map[string]types.AttributeValue) (wall.Post, error) {
 		CreatedAt:  t,
 		ReplyCount: int(max(replies, 0)),
 		LikeCount:  int(max(likes, 0)),
+		ParentID:   getString(item, attrParentID),
 	}
 	if p.ID == "" {
 		return wall.Post{}, fmt.Errorf("no id")

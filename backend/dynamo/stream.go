@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -12,18 +13,31 @@ import (
 
 // StreamChange turns a record of the posts table's stream (NEW_AND_OLD_IMAGES)
 // into the change it announces. The item layout is this package's, so the
-// decoding lives here too:
+// decoding lives here too. Post items are FEED items (top-level posts) and
+// THREAD items (replies, announced as posts with their parentId):
 //
-//   - INSERT of a FEED item: the post. (A void tombstone, put by a repair
+//   - INSERT of a post item: the post. (A void tombstone, put by a repair
 //     that gave up an id, is inserted too and announces nothing.)
-//   - MODIFY of a live FEED item into a tombstone: its deletion.
-//   - REMOVE of a live FEED item (items deleted before tombstones): its
+//   - MODIFY of a live post item into a tombstone: its deletion.
+//   - MODIFY of a live post item that stays live with other counts: a counts
+//     change, one per post item write (likes themselves are other items,
+//     whose records announce nothing, so a like is announced once).
+//   - REMOVE of a live post item (items deleted before tombstones): its
 //     deletion. REMOVE of a tombstone is its TTL expiry: nothing.
-//   - anything else (REQ and DEL records, other MODIFYs): ok is false.
+//   - INSERT of a NOTIF item: the notification, for its recipient only.
+//   - anything else (REQ, DEL, ACT, LIKE, NKEY, UNREAD and REPLY items,
+//     other MODIFYs): ok is false.
 //
-// err is set for a FEED item that cannot be read; retrying will not help.
+// Replies of a deleted post are left as they are (unreachable through their
+// parent's tombstone), so the cascade announces nothing per reply.
+//
+// err is set for an item that cannot be read; retrying will not help.
 func StreamChange(rec events.DynamoDBEventRecord) (change wall.Change, ok bool, err error) {
-	if streamString(rec.Change.Keys, attrPK) != FeedPK {
+	pk := streamString(rec.Change.Keys, attrPK)
+	if strings.HasPrefix(pk, NotificationPKPrefix) {
+		return streamNotification(rec, strings.TrimPrefix(pk, NotificationPKPrefix))
+	}
+	if pk != FeedPK && !strings.HasPrefix(pk, ThreadPKPrefix) {
 		return wall.Change{}, false, nil
 	}
 	switch events.DynamoDBOperationType(rec.EventName) {
@@ -42,13 +56,29 @@ func StreamChange(rec events.DynamoDBEventRecord) (change wall.Change, ok bool, 
 		return wall.Change{Post: p}, true, nil
 
 	case events.DynamoDBOperationTypeModify:
-		if rec.Change.NewImage == nil || rec.Change.OldImage == nil {
+		newImg, oldImg := rec.Change.NewImage, rec.Change.OldImage
+		if newImg == nil || oldImg == nil {
 			return wall.Change{}, false, errors.New("MODIFY without both images: the stream must show new and old images")
 		}
-		if !streamBool(rec.Change.NewImage, attrDeleted) || streamBool(rec.Change.OldImage, attrDeleted) {
+		switch {
+		case streamBool(oldImg, attrDeleted):
+			return wall.Change{}, false, nil
+		case streamBool(newImg, attrDeleted):
+			return streamDeletion(rec)
+		}
+		p, err := streamPost(newImg)
+		if err != nil {
+			return wall.Change{}, false, err
+		}
+		oldReplies, err1 := streamCount(oldImg, attrReplyCount)
+		oldLikes, err2 := streamCount(oldImg, attrLikeCount)
+		if err := errors.Join(err1, err2); err != nil {
+			return wall.Change{}, false, err
+		}
+		if oldReplies == p.ReplyCount && oldLikes == p.LikeCount {
 			return wall.Change{}, false, nil
 		}
-		return streamDeletion(rec)
+		return wall.Change{Post: p, Counts: true}, true, nil
 
 	case events.DynamoDBOperationTypeRemove:
 		if streamBool(rec.Change.OldImage, attrDeleted) {
@@ -57,6 +87,33 @@ func StreamChange(rec events.DynamoDBEventRecord) (change wall.Change, ok bool, 
 		return streamDeletion(rec)
 	}
 	return wall.Change{}, false, nil
+}
+
+// streamNotification announces an INSERT of a NOTIF item.
+func streamNotification(rec events.DynamoDBEventRecord, recipient string) (wall.Change, bool, error) {
+	if events.DynamoDBOperationType(rec.EventName) != events.DynamoDBOperationTypeInsert {
+		return wall.Change{}, false, nil
+	}
+	img := rec.Change.NewImage
+	if img == nil {
+		return wall.Change{}, false, errors.New("INSERT without NewImage: the stream must show new images")
+	}
+	created, err := wall.ParseTime(streamString(img, attrCreatedAt))
+	if err != nil {
+		return wall.Change{}, false, fmt.Errorf("notification createdAt: %w", err)
+	}
+	n := wall.Notification{
+		ID:        streamString(img, attrID),
+		Recipient: recipient,
+		Kind:      streamString(img, attrKind),
+		PostID:    streamString(img, attrPostID),
+		Actor:     streamString(img, attrActor),
+		CreatedAt: created,
+	}
+	if !wall.ValidID(n.ID) || recipient == "" || n.Kind == "" || !wall.ValidID(n.PostID) {
+		return wall.Change{}, false, fmt.Errorf("notification %q is missing its id, recipient, kind or post", n.ID)
+	}
+	return wall.Change{Notification: &n}, true, nil
 }
 
 func streamDeletion(rec events.DynamoDBEventRecord) (wall.Change, bool, error) {
@@ -89,6 +146,7 @@ func streamPost(img map[string]events.DynamoDBAttributeValue) (wall.Post, error)
 		CreatedAt:  created,
 		ReplyCount: replies,
 		LikeCount:  likes,
+		ParentID:   streamString(img, attrParentID),
 	}
 	if !wall.ValidID(p.ID) || p.Author == "" || p.Text == "" {
 		return wall.Post{}, fmt.Errorf("post %q is missing its id, author or text", p.ID)

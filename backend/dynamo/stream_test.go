@@ -32,9 +32,10 @@ func TestStreamChange(t *testing.T) {
 		Text: "Hello, wall! \u00e9\u00e8 \U0001F44B", CreatedAt: created, ReplyCount: 2, LikeCount: 5}
 	legacy := wall.Post{ID: "01HZY3K8X5V9Q2M4N6P7R8S0T0", Author: "bob", Text: "old news", CreatedAt: time.Date(2024, 6, 1, 11, 59, 0, 0, time.UTC)}
 	want := map[string]*wall.Change{ // nil: announces nothing
-		"req-record-inserted":    nil,
-		"post-inserted":          {Post: inserted},
-		"post-liked":             nil,
+		"req-record-inserted": nil,
+		"post-inserted":       {Post: inserted},
+		// One counts change per post item write: the like itself is another item.
+		"post-liked":             {Post: func() wall.Post { p := inserted; p.LikeCount = 6; return p }(), Counts: true},
 		"post-tombstoned":        {Post: wall.Post{ID: inserted.ID}, Deleted: true},
 		"delete-record-inserted": nil,
 		"tombstone-expired":      nil,
