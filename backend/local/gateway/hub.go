@@ -91,7 +91,9 @@ func (g *Gateway) open(ctx context.Context, id string) (*socket, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	if s.conn == nil {
+	// A socket being closed is gone for the management API, as in AWS once
+	// DeleteConnection has answered.
+	if s.conn == nil || s.closing.Load() {
 		return nil, wall.ErrConnectionGone
 	}
 	return s, nil
