@@ -93,7 +93,7 @@ func (g *Gateway) open(ctx context.Context, id string) (*socket, error) {
 	}
 	// A socket being closed is gone for the management API, as in AWS once
 	// DeleteConnection has answered.
-	if s.conn == nil || s.closing.Load() {
+	if s.conn == nil || s.closing.Load() || s.out.closed() {
 		return nil, wall.ErrConnectionGone
 	}
 	return s, nil

@@ -174,3 +174,11 @@ func (o *outbox) drop() {
 	defer o.mu.Unlock()
 	o.dropLocked()
 }
+
+// closed reports whether the outbox takes no more frames: the socket is
+// closing or gone.
+func (o *outbox) closed() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.gone
+}
