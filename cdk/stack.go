@@ -22,6 +22,8 @@ import (
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
+	"github.com/postwall/postwall/backend/dynamo"
+	apihandler "github.com/postwall/postwall/backend/handler"
 	"github.com/postwall/postwall/backend/wall"
 )
 
@@ -45,6 +47,10 @@ const (
 	wsBurstLimit   = 200
 
 	wsStageName = "prod"
+
+	// Likes and unlikes per user per window: the contract's at least 60 a minute, doubled.
+	likeLimit  = 120
+	likeWindow = "1m"
 
 	// Fan-out reads up to 100 changes per invocation; a poisoned record is isolated by
 	// bisecting and dropped after a few retries or 10 minutes, since clients catch up
@@ -158,7 +164,13 @@ func newTables(stack awscdk.Stack) tables {
 		RemovalPolicy:      awscdk.RemovalPolicy_RETAIN,
 	})
 	connections := awsdynamodb.NewTableV2(stack, jsii.String("ConnectionsTable"), &awsdynamodb.TablePropsV2{
-		PartitionKey:        &awsdynamodb.Attribute{Name: jsii.String("id"), Type: str},
+		PartitionKey: &awsdynamodb.Attribute{Name: jsii.String("id"), Type: str},
+		// Notifications go to their recipient's connections only: found by
+		// sub, never by a scan.
+		GlobalSecondaryIndexes: &[]*awsdynamodb.GlobalSecondaryIndexPropsV2{{
+			IndexName:    jsii.String(dynamo.ConnectionsBySubIndex),
+			PartitionKey: &awsdynamodb.Attribute{Name: jsii.String("sub"), Type: str},
+		}},
 		Billing:             awsdynamodb.Billing_OnDemand(nil),
 		TimeToLiveAttribute: jsii.String("ttl"), // = expiresAt: sweeps connections whose $disconnect was lost
 		// No point-in-time recovery here or on limits: short-lived state that TTL clears
@@ -272,10 +284,11 @@ type functions struct {
 }
 
 func newFunctions(stack awscdk.Stack, dir string, t tables, a auth) functions {
-	api := newGoFunction(stack, "Api", dir, "api", 256, 10, "GET /posts over the HTTP API", map[string]*string{
+	api := newGoFunction(stack, "Api", dir, "api", 256, 10, "The HTTP API: "+strings.Join(apihandler.APIRoutes, ", "), map[string]*string{
 		"POSTWALL_POSTS_TABLE": t.posts.TableName(),
 	})
-	grantItems(t.posts, api, itemReadActions)
+	// Read, and write for marking notifications read.
+	grantItems(t.posts, api, append(slices.Clone(itemReadActions), itemWriteActions...))
 
 	authorizer := newGoFunction(stack, "Authorizer", dir, "authorizer", 256, 5, "WebSocket $connect token authorizer", map[string]*string{
 		"POSTWALL_ISSUER":    a.pool.UserPoolProviderUrl(),
@@ -292,6 +305,8 @@ func newFunctions(stack awscdk.Stack, dir string, t tables, a auth) functions {
 		"POSTWALL_LIMITS_TABLE":       t.limits.TableName(),
 		"POSTWALL_POST_LIMIT":         jsii.String("10"),
 		"POSTWALL_POST_WINDOW":        jsii.String("10s"),
+		"POSTWALL_LIKE_LIMIT":         jsii.String(fmt.Sprint(likeLimit)),
+		"POSTWALL_LIKE_WINDOW":        jsii.String(likeWindow),
 		"POSTWALL_MAX_CONNECTION_AGE": jsii.String("2h"),
 	})
 	for _, table := range []awsdynamodb.TableV2{t.posts, t.connections, t.limits} {
@@ -311,6 +326,14 @@ func newFanout(stack awscdk.Stack, dir string, t tables, stage awsapigatewayv2.W
 	})
 	// Scan to list the connections, DeleteItem to forget those gone or closed.
 	grantItems(t.connections, fanout, connectionSweepActions)
+	// Query on the index by sub, for notifications to their recipient only.
+	awsiam.NewPolicy(stack, jsii.String("FanoutConnectionsBySub"), &awsiam.PolicyProps{
+		Roles: &[]awsiam.IRole{fanout.Role()},
+		Statements: &[]awsiam.PolicyStatement{awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions:   jsii.Strings("dynamodb:Query"),
+			Resources: &[]*string{join(t.connections.TableArn(), jsii.String("/index/"+dynamo.ConnectionsBySubIndex))},
+		})},
+	})
 	// execute-api:ManageConnections on this stage's @connections only.
 	stage.GrantManagementApiAccess(fanout)
 
@@ -345,22 +368,31 @@ func newFanout(stack awscdk.Stack, dir string, t tables, stage awsapigatewayv2.W
 		RetryAttempts:           jsii.Number(fanoutRetryAttempts),
 		MaxRecordAge:            awscdk.Duration_Minutes(jsii.Number(fanoutMaxRecordAge)),
 		ReportBatchItemFailures: jsii.Bool(true),
-		// Only posts reach the function; idempotency records (pk REQ#...) and their TTL
-		// deletions are filtered out by Lambda and cost no invocation.
+		// Only posts, replies (their counts) and notifications reach the
+		// function; idempotency records, like items and their TTL deletions
+		// are filtered out by Lambda and cost no invocation. The filters of a
+		// list are ORed.
 		Filters: &[]*map[string]interface{}{
-			awslambda.FilterCriteria_Filter(&map[string]interface{}{
-				"dynamodb": map[string]interface{}{
-					"Keys": map[string]interface{}{
-						"pk": map[string]interface{}{"S": awslambda.FilterRule_IsEqual(jsii.String("FEED"))},
-					},
-				},
-			}),
+			streamKeyFilter(awslambda.FilterRule_IsEqual(jsii.String(dynamo.FeedPK))),
+			streamKeyFilter(awslambda.FilterRule_BeginsWith(jsii.String(dynamo.ThreadPKPrefix))),
+			streamKeyFilter(awslambda.FilterRule_BeginsWith(jsii.String(dynamo.NotificationPKPrefix))),
 		},
 	})
 	// Lambda checks the role when the mapping is created.
 	mapping.Node().AddDependency(streamRead)
 	suppressManagementWildcard(fanout)
 	return fanout
+}
+
+// streamKeyFilter passes the stream records whose partition key matches rule.
+func streamKeyFilter(rule interface{}) *map[string]interface{} {
+	return awslambda.FilterCriteria_Filter(&map[string]interface{}{
+		"dynamodb": map[string]interface{}{
+			"Keys": map[string]interface{}{
+				"pk": map[string]interface{}{"S": rule},
+			},
+		},
+	})
 }
 
 // newSweep closes, every minute, the connections past their expiry: it lists the
@@ -398,6 +430,16 @@ var (
 
 func grantItems(table awsdynamodb.TableV2, fn awslambda.Function, actions []string) {
 	table.Grant(fn, *jsii.Strings(actions...)...)
+	if table.Node().Id() != nil && *table.Node().Id() == "ConnectionsTable" {
+		cdknag.NagSuppressions_AddResourceSuppressions(fn.Role(), &[]*cdknag.NagPackSuppression{{
+			Id: jsii.String("AwsSolutions-IAM5"),
+			Reason: jsii.String("CDK grants on a table with an index name its indexes as TABLE_ARN/index/*; the " +
+				"connections table has one index, by sub, so the wildcard names that index alone."),
+			AppliesTo: &[]interface{}{
+				&cdknag.RegexAppliesTo{Regex: jsii.String(`/^Resource::<ConnectionsTable[0-9A-F]+\.Arn>\/index\/\*$/g`)},
+			},
+		}}, jsii.Bool(true))
+	}
 }
 
 // newGoFunction builds one Lambda from dir/artifact/bootstrap with its own role and log
@@ -438,7 +480,7 @@ func newHTTPAPI(stack awscdk.Stack, handler awslambda.Function, a auth, origins 
 		CreateDefaultStage: jsii.Bool(false),
 		CorsPreflight: &awsapigatewayv2.CorsPreflightOptions{
 			AllowOrigins: &origins,
-			AllowMethods: &[]awsapigatewayv2.CorsHttpMethod{awsapigatewayv2.CorsHttpMethod_GET, awsapigatewayv2.CorsHttpMethod_OPTIONS},
+			AllowMethods: &[]awsapigatewayv2.CorsHttpMethod{awsapigatewayv2.CorsHttpMethod_GET, awsapigatewayv2.CorsHttpMethod_POST, awsapigatewayv2.CorsHttpMethod_OPTIONS},
 			AllowHeaders: jsii.Strings("authorization", "content-type"),
 			MaxAge:       awscdk.Duration_Hours(jsii.Number(1)),
 		},
@@ -467,12 +509,18 @@ func newHTTPAPI(stack awscdk.Stack, handler awslambda.Function, a auth, origins 
 			JwtAudience:    &[]*string{a.client.UserPoolClientId()},
 			IdentitySource: jsii.Strings("$request.header.Authorization"),
 		})
-	api.AddRoutes(&awsapigatewayv2.AddRoutesOptions{
-		Path:        jsii.String("/posts"),
-		Methods:     &[]awsapigatewayv2.HttpMethod{awsapigatewayv2.HttpMethod_GET},
-		Integration: awsapigatewayv2integrations.NewHttpLambdaIntegration(jsii.String("PostsIntegration"), handler, nil),
-		Authorizer:  jwt,
-	})
+	// The routes are the handler's own list, so a route it serves is never
+	// missing here; each has the JWT authorizer.
+	integration := awsapigatewayv2integrations.NewHttpLambdaIntegration(jsii.String("PostsIntegration"), handler, nil)
+	for _, route := range apihandler.APIRoutes {
+		method, path, _ := strings.Cut(route, " ")
+		api.AddRoutes(&awsapigatewayv2.AddRoutesOptions{
+			Path:        jsii.String(path),
+			Methods:     &[]awsapigatewayv2.HttpMethod{awsapigatewayv2.HttpMethod(method)},
+			Integration: integration,
+			Authorizer:  jwt,
+		})
+	}
 	return awscdk.Fn_Join(jsii.String(""), &[]*string{
 		jsii.String("https://"), api.ApiId(), jsii.String(".execute-api."), stack.Region(), jsii.String("."), stack.UrlSuffix(),
 	})

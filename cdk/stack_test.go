@@ -18,6 +18,8 @@ import (
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
+	"github.com/postwall/postwall/backend/dynamo"
+	"github.com/postwall/postwall/backend/handler"
 	"github.com/postwall/postwall/backend/wall"
 )
 
@@ -348,6 +350,12 @@ func TestTablesMatchTheAdapterDesign(t *testing.T) {
 			"KeySchema":               []interface{}{map[string]interface{}{"AttributeName": "id", "KeyType": "HASH"}},
 			"TimeToLiveSpecification": map[string]interface{}{"AttributeName": "ttl", "Enabled": true},
 			"StreamSpecification":     assertions.Match_Absent(),
+			// Notifications find their recipient's connections by sub.
+			"GlobalSecondaryIndexes": []interface{}{assertions.Match_ObjectLike(&map[string]interface{}{
+				"IndexName":  dynamo.ConnectionsBySubIndex,
+				"KeySchema":  []interface{}{map[string]interface{}{"AttributeName": "sub", "KeyType": "HASH"}},
+				"Projection": map[string]interface{}{"ProjectionType": "ALL"},
+			})},
 		})
 	})
 	check(t, "limits table", func() {
@@ -404,8 +412,8 @@ func TestLambdaEnvironmentUsesTheSharedNames(t *testing.T) {
 	want := map[string][]string{
 		"api":        {"POSTWALL_POSTS_TABLE"},
 		"authorizer": {"POSTWALL_CLIENT_ID", "POSTWALL_ISSUER"},
-		"ws": {"POSTWALL_CLIENT_ID", "POSTWALL_CONNECTIONS_TABLE", "POSTWALL_ISSUER", "POSTWALL_LIMITS_TABLE", "POSTWALL_MAX_CONNECTION_AGE",
-			"POSTWALL_POSTS_TABLE", "POSTWALL_POST_LIMIT", "POSTWALL_POST_WINDOW"},
+		"ws": {"POSTWALL_CLIENT_ID", "POSTWALL_CONNECTIONS_TABLE", "POSTWALL_ISSUER", "POSTWALL_LIKE_LIMIT", "POSTWALL_LIKE_WINDOW",
+			"POSTWALL_LIMITS_TABLE", "POSTWALL_MAX_CONNECTION_AGE", "POSTWALL_POSTS_TABLE", "POSTWALL_POST_LIMIT", "POSTWALL_POST_WINDOW"},
 		"fanout": {"POSTWALL_CONNECTIONS_TABLE", "POSTWALL_FANOUT_CONCURRENCY", "POSTWALL_MANAGEMENT_ENDPOINT"},
 		"sweep":  {"POSTWALL_CONNECTIONS_TABLE", "POSTWALL_MANAGEMENT_ENDPOINT"},
 	}
@@ -435,6 +443,10 @@ func TestLambdaEnvironmentUsesTheSharedNames(t *testing.T) {
 	}
 	if got := mustJSON(vars["authorizer"]["POSTWALL_ISSUER"]); !strings.Contains(got, `"ProviderURL"`) {
 		t.Errorf("authorizer issuer = %s, want the user pool's provider URL", got)
+	}
+	// Likes have their own limit, at least the contract's 60 a minute.
+	if got := mustJSON(vars["ws"]["POSTWALL_LIKE_LIMIT"]) + mustJSON(vars["ws"]["POSTWALL_LIKE_WINDOW"]); got != `"120""1m"` {
+		t.Errorf("ws like limit = %s, want 120 per 1m", got)
 	}
 	if got := mustJSON(vars["ws"]["POSTWALL_POST_WINDOW"]); got != `"10s"` {
 		t.Errorf("ws POSTWALL_POST_WINDOW = %s", got)
@@ -530,10 +542,10 @@ func TestEachFunctionGetsOnlyItsOwnGrants(t *testing.T) {
 		return perTable, actionsOf(statements)
 	}
 	// WHEN each function's grants are collected
-	// THEN api reads posts only
+	// THEN api reads posts, and writes them to mark notifications read, only
 	api, apiActions := grantsOn("api")
-	if !api[posts]["dynamodb:Query"] || api[posts]["dynamodb:PutItem"] || len(api) != 1 {
-		t.Errorf("api grants = %v, want read on posts only", api)
+	if !api[posts]["dynamodb:Query"] || !api[posts]["dynamodb:UpdateItem"] || len(api) != 1 {
+		t.Errorf("api grants = %v, want read/write on posts only", api)
 	}
 	// AND the authorizer touches no table and only writes its logs
 	authz, authzActions := grantsOn("authorizer")
@@ -549,9 +561,23 @@ func TestEachFunctionGetsOnlyItsOwnGrants(t *testing.T) {
 	}
 	// AND fan-out reads the posts stream, lists and deletes connections, and may manage connections
 	fanout, fanoutActions := grantsOn("fanout")
-	if got := strings.Join(sortedKeys(fanout[connections]), ","); got != "dynamodb:DeleteItem,dynamodb:Scan" {
-		t.Errorf("fanout grants on connections = %s, want Scan and DeleteItem only", got)
+	if got := strings.Join(sortedKeys(fanout[connections]), ","); got != "dynamodb:DeleteItem,dynamodb:Query,dynamodb:Scan" {
+		t.Errorf("fanout grants on connections = %s, want Scan, DeleteItem and Query (on the index) only", got)
 	}
+	// AND its Query is on the index by sub alone
+	check(t, "fanout queries the index", func() {
+		s.template.HasResourceProperties(jsii.String("AWS::IAM::Policy"), map[string]interface{}{
+			"PolicyDocument": assertions.Match_ObjectLike(&map[string]interface{}{
+				"Statement": []interface{}{map[string]interface{}{
+					"Action": "dynamodb:Query", "Effect": "Allow",
+					"Resource": map[string]interface{}{"Fn::Join": []interface{}{"", []interface{}{
+						map[string]interface{}{"Fn::GetAtt": []interface{}{connections, "Arn"}},
+						"/index/" + dynamo.ConnectionsBySubIndex,
+					}}},
+				}},
+			}),
+		})
+	})
 	if got := strings.Join(sortedKeys(fanout[posts]), ","); got != "dynamodb:DescribeStream,dynamodb:GetRecords,dynamodb:GetShardIterator" {
 		t.Errorf("fanout grants on posts = %s, want stream read only", got)
 	}
@@ -622,7 +648,7 @@ func TestHTTPAPIServesPostsBehindTheCognitoJWTAuthorizer(t *testing.T) {
 			"ProtocolType": "HTTP",
 			"CorsConfiguration": map[string]interface{}{
 				"AllowOrigins": []interface{}{"http://127.0.0.1:8080"},
-				"AllowMethods": []interface{}{"GET", "OPTIONS"},
+				"AllowMethods": []interface{}{"GET", "POST", "OPTIONS"},
 				"AllowHeaders": []interface{}{"authorization", "content-type"},
 				"MaxAge":       3600,
 			},
@@ -646,22 +672,31 @@ func TestHTTPAPIServesPostsBehindTheCognitoJWTAuthorizer(t *testing.T) {
 	for id := range *authorizers {
 		jwtID = id
 	}
-	// AND GET /posts is the only route, and it uses that authorizer
-	check(t, "route", func() {
-		s.template.HasResourceProperties(jsii.String("AWS::ApiGatewayV2::Route"), map[string]interface{}{
-			"RouteKey":          "GET /posts",
-			"AuthorizationType": "JWT",
-			"AuthorizerId":      map[string]interface{}{"Ref": jwtID},
+	// AND the routes are the handler's, each with that authorizer
+	for _, route := range handler.APIRoutes {
+		check(t, "route "+route, func() {
+			s.template.HasResourceProperties(jsii.String("AWS::ApiGatewayV2::Route"), map[string]interface{}{
+				"RouteKey":          route,
+				"AuthorizationType": "JWT",
+				"AuthorizerId":      map[string]interface{}{"Ref": jwtID},
+			})
 		})
-	})
+	}
 	var httpRoutes []string
 	for _, r := range s.resources("AWS::ApiGatewayV2::Route") {
 		if key := props(r)["RouteKey"].(string); strings.Contains(key, " /") {
 			httpRoutes = append(httpRoutes, key)
 		}
 	}
-	if strings.Join(httpRoutes, ",") != "GET /posts" {
-		t.Errorf("HTTP routes = %v, want only GET /posts", httpRoutes)
+	slices.Sort(httpRoutes)
+	want := slices.Sorted(slices.Values(handler.APIRoutes))
+	if !slices.Equal(httpRoutes, want) {
+		t.Errorf("HTTP routes = %v, want %v", httpRoutes, want)
+	}
+	for _, route := range []string{"GET /posts/{id}", "GET /posts/{id}/replies", "GET /notifications", "POST /notifications/read"} {
+		if !slices.Contains(httpRoutes, route) {
+			t.Errorf("route %s is missing", route)
+		}
 	}
 	// AND the default stage throttles and writes access logs
 	check(t, "stage", func() {
@@ -788,15 +823,22 @@ func TestFanoutConsumesOnlyPostsFromTheStreamWithBoundedRetries(t *testing.T) {
 	check(t, "one mapping", func() { s.template.ResourceCountIs(jsii.String("AWS::Lambda::EventSourceMapping"), jsii.Number(1)) })
 	for _, m := range s.resources("AWS::Lambda::EventSourceMapping") {
 		filters := props(m)["FilterCriteria"].(map[string]interface{})["Filters"].([]interface{})
-		if len(filters) != 1 {
-			t.Fatalf("filters = %v, want one", filters)
+		var got []string
+		for _, f := range filters {
+			var pattern map[string]interface{}
+			if err := json.Unmarshal([]byte(f.(map[string]interface{})["Pattern"].(string)), &pattern); err != nil {
+				t.Fatalf("filter pattern: %v", err)
+			}
+			got = append(got, mustJSON(pattern))
 		}
-		var pattern map[string]interface{}
-		if err := json.Unmarshal([]byte(filters[0].(map[string]interface{})["Pattern"].(string)), &pattern); err != nil {
-			t.Fatalf("filter pattern: %v", err)
+		// Posts, replies (their counts) and notifications, and nothing else.
+		want := []string{
+			`{"dynamodb":{"Keys":{"pk":{"S":["FEED"]}}}}`,
+			`{"dynamodb":{"Keys":{"pk":{"S":[{"prefix":"THREAD#"}]}}}}`,
+			`{"dynamodb":{"Keys":{"pk":{"S":[{"prefix":"NOTIF#"}]}}}}`,
 		}
-		if got := mustJSON(pattern); got != `{"dynamodb":{"Keys":{"pk":{"S":["FEED"]}}}}` {
-			t.Errorf("filter pattern = %s", got)
+		if !slices.Equal(got, want) {
+			t.Errorf("filter patterns = %v, want %v", got, want)
 		}
 	}
 }

@@ -2,6 +2,9 @@ package handler
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -12,27 +15,67 @@ import (
 	"github.com/postwall/postwall/backend/wall"
 )
 
+// Routes of the HTTP API, as API Gateway keys them ("METHOD /path", with
+// {id} for a path parameter). This list is the one owner of their names: the
+// CDK stack declares each as a route with the JWT authorizer, and the local
+// gateway serves exactly these.
+const (
+	RouteListPosts         = "GET /posts"
+	RouteGetPost           = "GET /posts/{id}"
+	RouteListReplies       = "GET /posts/{id}/replies"
+	RouteListNotifications = "GET /notifications"
+	RouteMarkRead          = "POST /notifications/read"
+)
+
+// APIRoutes lists every route of the HTTP API.
+var APIRoutes = []string{RouteListPosts, RouteGetPost, RouteListReplies, RouteListNotifications, RouteMarkRead}
+
 // API answers the REST API (an HTTP API with a JWT authorizer in AWS, /api
-// locally). Its one route is GET /posts.
+// locally): the routes of APIRoutes.
 type API struct {
 	Service *wall.Service
 	Log     *slog.Logger // nil: slog.Default()
 }
 
-// postsPage is the body of a 200 answer to GET /posts.
+// postsPage is the body of a 200 answer to GET /posts and GET /posts/{id}/replies.
 type postsPage struct {
 	Posts []wall.Post `json:"posts"`
 	Next  string      `json:"next"`
 }
 
-// postQueryParameters are the only query parameters GET /posts accepts.
-var postQueryParameters = []string{"limit", "before", "after"}
+// onePost is the body of a 200 answer to GET /posts/{id}.
+type onePost struct {
+	Post wall.Post `json:"post"`
+}
+
+// notificationsPage is the body of a 200 answer to GET /notifications.
+type notificationsPage struct {
+	Notifications []wall.Notification `json:"notifications"`
+	Next          string              `json:"next"`
+	Unread        int                 `json:"unread"`
+}
+
+// unreadCount is the body of a 200 answer to POST /notifications/read.
+type unreadCount struct {
+	Unread int `json:"unread"`
+}
+
+// The query parameters each route reads. before is read by the replies route
+// only to refuse it: replies page forwards.
+var (
+	postQueryParameters         = []string{"limit", "before", "after"}
+	notificationQueryParameters = []string{"limit", "before"}
+)
+
+// maxRequestBody bounds the JSON bodies this API reads ({"upTo":ID} is tiny).
+const maxRequestBody = 4 << 10
 
 // Handle answers one HTTP API request. Failures are answers (4xx/5xx with the
 // contract's error body), never a returned error: a Lambda error would reach
 // the client as a bare 500 without the error shape.
 func (h *API) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-	if !isListPosts(req) {
+	route, params, ok := routeOf(req)
+	if !ok {
 		return h.fail(ctx, req, wall.Errorf(wall.ENOTFOUND, "There is no such route.")), nil
 	}
 	// The JWT authorizer has already refused requests without a valid token;
@@ -41,31 +84,176 @@ func (h *API) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (e
 	if !ok {
 		return h.fail(ctx, req, wall.Errorf(wall.EUNAUTHORIZED, "Sign in to read posts.")), nil
 	}
-	params, err := singleQueryValues(req, postQueryParameters)
-	if err != nil {
-		return h.fail(ctx, req, err), nil
+	var (
+		body any
+		err  error
+	)
+	switch route {
+	case RouteListPosts:
+		body, err = h.listPosts(ctx, req, who)
+	case RouteGetPost:
+		body, err = h.getPost(ctx, who, params["id"])
+	case RouteListReplies:
+		body, err = h.listReplies(ctx, req, who, params["id"])
+	case RouteListNotifications:
+		body, err = h.listNotifications(ctx, req, who)
+	case RouteMarkRead:
+		body, err = h.markRead(ctx, req, who)
 	}
-	q, err := wall.ParsePostQuery(params["limit"], params["before"], params["after"])
-	if err != nil {
-		return h.fail(ctx, req, err), nil
-	}
-	posts, next, err := h.Service.ListPosts(ctx, q)
 	if err != nil {
 		return h.fail(ctx, req, err, "sub", who.Sub), nil
 	}
-	return jsonResponse(http.StatusOK, postsPage{Posts: posts, Next: next}), nil
+	return jsonResponse(http.StatusOK, body), nil
 }
 
-// isListPosts reports whether req is GET /posts: either the route's own key, or
-// the catch-all route ($default) with that method and path (the path may carry
-// a stage or mount prefix such as /prod or /api).
-func isListPosts(req events.APIGatewayV2HTTPRequest) bool {
-	if req.RouteKey == "GET /posts" {
-		return true
+func (h *API) listPosts(ctx context.Context, req events.APIGatewayV2HTTPRequest, who wall.Identity) (any, error) {
+	params, err := singleQueryValues(req, postQueryParameters)
+	if err != nil {
+		return nil, err
 	}
-	return req.RouteKey == "$default" &&
-		req.RequestContext.HTTP.Method == http.MethodGet &&
-		strings.HasSuffix(req.RawPath, "/posts")
+	q, err := wall.ParsePostQuery(params["limit"], params["before"], params["after"])
+	if err != nil {
+		return nil, err
+	}
+	posts, next, err := h.Service.ListPostsFor(ctx, who, q)
+	if err != nil {
+		return nil, err
+	}
+	return postsPage{Posts: posts, Next: next}, nil
+}
+
+func (h *API) getPost(ctx context.Context, who wall.Identity, id string) (any, error) {
+	p, err := h.Service.GetPost(ctx, who, id)
+	if err != nil {
+		return nil, err
+	}
+	return onePost{Post: p}, nil
+}
+
+func (h *API) listReplies(ctx context.Context, req events.APIGatewayV2HTTPRequest, who wall.Identity, parentID string) (any, error) {
+	params, err := singleQueryValues(req, postQueryParameters)
+	if err != nil {
+		return nil, err
+	}
+	q, err := wall.ParsePostQuery(params["limit"], "", params["after"])
+	if err != nil {
+		return nil, err
+	}
+	q.Before = params["before"] // refused by the service, with its reason
+	posts, next, err := h.Service.ListReplies(ctx, who, parentID, q)
+	if err != nil {
+		return nil, err
+	}
+	return postsPage{Posts: posts, Next: next}, nil
+}
+
+func (h *API) listNotifications(ctx context.Context, req events.APIGatewayV2HTTPRequest, who wall.Identity) (any, error) {
+	params, err := singleQueryValues(req, notificationQueryParameters)
+	if err != nil {
+		return nil, err
+	}
+	// The limit reads as GET /posts's does; before is a notification id.
+	limit, err := wall.ParsePostQuery(params["limit"], "", "")
+	if err != nil {
+		return nil, err
+	}
+	ns, next, unread, err := h.Service.Notifications(ctx, who, wall.NotificationQuery{Limit: limit.Limit, Before: params["before"]})
+	if err != nil {
+		return nil, err
+	}
+	return notificationsPage{Notifications: ns, Next: next, Unread: unread}, nil
+}
+
+func (h *API) markRead(ctx context.Context, req events.APIGatewayV2HTTPRequest, who wall.Identity) (any, error) {
+	var in struct {
+		UpTo *string `json:"upTo"`
+	}
+	if err := decodeBody(req, &in); err != nil {
+		return nil, err
+	}
+	if in.UpTo == nil {
+		return nil, wall.Errorf(wall.EINVALID, "upTo must be a notification id.")
+	}
+	unread, err := h.Service.MarkRead(ctx, who, *in.UpTo)
+	if err != nil {
+		return nil, err
+	}
+	return unreadCount{Unread: unread}, nil
+}
+
+// decodeBody reads the request's JSON object into v; anything else is EINVALID.
+func decodeBody(req events.APIGatewayV2HTTPRequest, v any) error {
+	body := []byte(req.Body)
+	if req.IsBase64Encoded {
+		decoded, err := base64.StdEncoding.DecodeString(req.Body)
+		if err != nil {
+			return wall.Errorf(wall.EINVALID, "The body must be a JSON object.")
+		}
+		body = decoded
+	}
+	if len(body) > maxRequestBody {
+		return wall.Errorf(wall.EINVALID, "The body is too large.")
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) && typeErr.Field != "" {
+			return wall.Errorf(wall.EINVALID, "%s must be a string.", typeErr.Field)
+		}
+		return wall.Errorf(wall.EINVALID, "The body must be a JSON object.")
+	}
+	return nil
+}
+
+// routeOf finds the route of req and its path parameters: either the route's
+// own key (API Gateway fills PathParameters), or the catch-all route
+// ($default) matched by method and path, where the path may carry a stage or
+// mount prefix such as /prod or /api.
+func routeOf(req events.APIGatewayV2HTTPRequest) (string, map[string]string, bool) {
+	if slices.Contains(APIRoutes, req.RouteKey) {
+		return req.RouteKey, req.PathParameters, true
+	}
+	if req.RouteKey != "$default" {
+		return "", nil, false
+	}
+	path := req.RawPath
+	if path == "" {
+		path = req.RequestContext.HTTP.Path
+	}
+	for _, route := range APIRoutes {
+		if params, ok := matchRoute(route, req.RequestContext.HTTP.Method, path); ok {
+			return route, params, true
+		}
+	}
+	return "", nil, false
+}
+
+// matchRoute matches method and the end of path against route: literal
+// segments match themselves, {name} any one non-empty segment.
+func matchRoute(route, method, path string) (map[string]string, bool) {
+	routeMethod, routePath, _ := strings.Cut(route, " ")
+	if method != routeMethod {
+		return nil, false
+	}
+	want := strings.Split(strings.Trim(routePath, "/"), "/")
+	got := strings.Split(strings.Trim(path, "/"), "/")
+	if len(got) < len(want) {
+		return nil, false
+	}
+	got = got[len(got)-len(want):]
+	params := map[string]string{}
+	for i, seg := range want {
+		if name, ok := strings.CutPrefix(seg, "{"); ok {
+			if got[i] == "" {
+				return nil, false
+			}
+			params[strings.TrimSuffix(name, "}")] = got[i]
+			continue
+		}
+		if got[i] != seg {
+			return nil, false
+		}
+	}
+	return params, true
 }
 
 // jwtIdentity reads who is calling from the claims of the verified access

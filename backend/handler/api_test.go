@@ -132,8 +132,9 @@ func TestAPIPagesNewestFirstWithBefore(t *testing.T) {
 	if page.Next != posts[1].ID {
 		t.Fatalf("next %q, want %q", page.Next, posts[1].ID)
 	}
-	if page.Posts[0] != posts[0] {
-		t.Errorf("post %+v, want %+v", page.Posts[0], posts[0])
+	// Without a conversation store nobody likes anything; the answer still says so.
+	if want := posts[0]; func() bool { want.Liked = wall.LikedNo; return page.Posts[0] != want }() {
+		t.Errorf("post %+v, want %+v not liked", page.Posts[0], posts[0])
 	}
 
 	second := decodePage(t, getPosts(t, api, "limit=2&before="+page.Next))

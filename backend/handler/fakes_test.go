@@ -249,3 +249,172 @@ func capturedLogger() (*slog.Logger, *capturedLog) {
 	buf := &capturedLog{}
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
 }
+
+// threads is an in-memory wall.ConversationStore over a feedPosts, with the
+// port's documented behaviour for what the handlers rely on. When failure is
+// set, every call returns it.
+type threads struct {
+	posts         *feedPosts
+	mu            sync.Mutex
+	likes         map[string]map[string]bool // post id -> subs that like it
+	byRequest     map[string]wall.Post       // SetLike request key -> its answer
+	notifications map[string][]wall.Notification
+	failure       error
+}
+
+func newThreads(posts *feedPosts) *threads {
+	return &threads{posts: posts, likes: map[string]map[string]bool{}, byRequest: map[string]wall.Post{},
+		notifications: map[string][]wall.Notification{}}
+}
+
+func (s *threads) GetPost(_ context.Context, id string) (wall.Post, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failure != nil {
+		return wall.Post{}, s.failure
+	}
+	return s.getLocked(id)
+}
+
+func (s *threads) getLocked(id string) (wall.Post, error) {
+	s.posts.mu.Lock()
+	defer s.posts.mu.Unlock()
+	p, ok := s.posts.posts[id]
+	if ok && p.ParentID != "" {
+		_, ok = s.posts.posts[p.ParentID]
+	}
+	if !ok {
+		return wall.Post{}, wall.Errorf(wall.ENOTFOUND, "There is no such post.")
+	}
+	p.LikeCount = len(s.likes[id])
+	for _, r := range s.posts.posts {
+		if r.ParentID == id {
+			p.ReplyCount++
+		}
+	}
+	return p, nil
+}
+
+func (s *threads) ListReplies(_ context.Context, parentID string, q wall.PostQuery) ([]wall.Post, string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failure != nil {
+		return nil, "", s.failure
+	}
+	if _, err := s.getLocked(parentID); err != nil {
+		return nil, "", err
+	}
+	var ids []string
+	s.posts.mu.Lock()
+	for id, p := range s.posts.posts {
+		if p.ParentID == parentID && id > q.After {
+			ids = append(ids, id)
+		}
+	}
+	s.posts.mu.Unlock()
+	slices.Sort(ids)
+	next := ""
+	if len(ids) > q.Limit {
+		ids = ids[:q.Limit]
+		next = ids[len(ids)-1]
+	}
+	var page []wall.Post
+	for _, id := range ids {
+		p, _ := s.getLocked(id)
+		page = append(page, p)
+	}
+	return page, next, nil
+}
+
+func (s *threads) SetLike(_ context.Context, requestKey, postID string, by wall.Identity, like bool) (wall.Post, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failure != nil {
+		return wall.Post{}, s.failure
+	}
+	if p, ok := s.byRequest[requestKey]; ok && requestKey != "" {
+		return p, nil
+	}
+	if _, err := s.getLocked(postID); err != nil {
+		return wall.Post{}, err
+	}
+	if s.likes[postID] == nil {
+		s.likes[postID] = map[string]bool{}
+	}
+	if like {
+		s.likes[postID][by.Sub] = true
+	} else {
+		delete(s.likes[postID], by.Sub)
+	}
+	p, _ := s.getLocked(postID)
+	p.Liked = wall.LikingOf(like)
+	if requestKey != "" {
+		s.byRequest[requestKey] = p
+	}
+	return p, nil
+}
+
+func (s *threads) Liked(_ context.Context, sub string, ids []string) (map[string]bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failure != nil {
+		return nil, s.failure
+	}
+	out := map[string]bool{}
+	for _, id := range ids {
+		if s.likes[id][sub] {
+			out[id] = true
+		}
+	}
+	return out, nil
+}
+
+// notify stores n for its recipient.
+func (s *threads) notify(n wall.Notification) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.notifications[n.Recipient] = append(s.notifications[n.Recipient], n)
+}
+
+func (s *threads) ListNotifications(_ context.Context, recipient string, q wall.NotificationQuery) ([]wall.Notification, string, int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failure != nil {
+		return nil, "", 0, s.failure
+	}
+	all := slices.Clone(s.notifications[recipient])
+	slices.SortFunc(all, func(a, b wall.Notification) int { return cmp.Compare(b.ID, a.ID) })
+	unread := 0
+	var page []wall.Notification
+	for _, n := range all {
+		if !n.Read {
+			unread++
+		}
+		if q.Before == "" || n.ID < q.Before {
+			page = append(page, n)
+		}
+	}
+	next := ""
+	if len(page) > q.Limit {
+		page = page[:q.Limit]
+		next = page[len(page)-1].ID
+	}
+	return page, next, unread, nil
+}
+
+func (s *threads) MarkRead(_ context.Context, recipient, upTo string) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failure != nil {
+		return 0, s.failure
+	}
+	unread := 0
+	for i, n := range s.notifications[recipient] {
+		if n.ID <= upTo {
+			s.notifications[recipient][i].Read = true
+		} else if !n.Read {
+			unread++
+		}
+	}
+	return unread, nil
+}

@@ -21,7 +21,7 @@ import (
 const DefaultMaxConnectionAge = wall.DefaultMaxConnectionAge
 
 // Socket answers the WebSocket API's routes: $connect, $disconnect, $default
-// and one per wall.Actions (sendpost, deletepost, ping, reauth).
+// and one per wall.Actions (sendpost, deletepost, ping, reauth, like, unlike).
 //
 // The response Body is the frame for the caller (an ack, a pong or an error),
 // "" for none. In AWS, API Gateway sends that body back over the socket only
@@ -55,6 +55,10 @@ func (h *Socket) Handle(ctx context.Context, req events.APIGatewayWebsocketProxy
 		return h.deletePost(ctx, req), nil
 	case wall.ActionReauth:
 		return h.reauth(ctx, req), nil
+	case wall.ActionLike:
+		return h.like(ctx, req, true), nil
+	case wall.ActionUnlike:
+		return h.like(ctx, req, false), nil
 	default:
 		// $default: API Gateway found no route for the frame's action, or the
 		// frame was not JSON at all.
@@ -148,13 +152,54 @@ func (h *Socket) sendPost(ctx context.Context, req events.APIGatewayWebsocketPro
 	if err != nil {
 		return h.frameError(ctx, req, frame.RequestID, err)
 	}
-	// Only requestId and text are read from the frame: the author comes from
-	// the authorizer, the id and time from the server.
-	post, err := h.Service.Publish(ctx, who, frame.RequestID, frame.Text)
+	// Only requestId, text and parentId are read from the frame: the author
+	// comes from the authorizer, the id and time from the server.
+	post, err := h.Service.PublishDraft(ctx, who, wall.Draft{RequestID: frame.RequestID, Text: frame.Text, ParentID: frame.ParentID})
+	if err != nil {
+		return h.frameError(ctx, req, frame.RequestID, err)
+	}
+	return frameResponse(wall.AckFrame(frame.RequestID, h.withLiked(ctx, req, who, post)))
+}
+
+// like records a like (or its withdrawal) and acks with the post as it is
+// now, its counts and "liked" included; the fan-out sends the new counts to
+// every connection.
+func (h *Socket) like(ctx context.Context, req events.APIGatewayWebsocketProxyRequest, like bool) events.APIGatewayProxyResponse {
+	frame, err := decodeClientFrame(req)
+	if err != nil {
+		return h.frameError(ctx, req, frame.RequestID, err)
+	}
+	who, err := h.messageIdentity(ctx, req)
+	if err != nil {
+		return h.frameError(ctx, req, frame.RequestID, err)
+	}
+	post, err := h.Service.Like(ctx, who, frame.RequestID, frame.ID, like)
 	if err != nil {
 		return h.frameError(ctx, req, frame.RequestID, err)
 	}
 	return frameResponse(wall.AckFrame(frame.RequestID, post))
+}
+
+// withLiked sets "liked" on the post of an ack (contract section 4: acks
+// carry it). The action has happened by then: a failed look-up must not turn
+// the ack into an error, which would make the client retry what is done, so
+// it is logged and the post is acked as not liked.
+func (h *Socket) withLiked(ctx context.Context, req events.APIGatewayWebsocketProxyRequest, who wall.Identity, p wall.Post) wall.Post {
+	if p.Liked != wall.LikedUnknown {
+		return p
+	}
+	p.Liked = wall.LikedNo
+	if h.Service.Conversation == nil {
+		return p
+	}
+	liked, err := h.Service.Conversation.Liked(ctx, who.Sub, []string{p.ID})
+	if err != nil {
+		h.logger().WarnContext(ctx, "socket: reading whether the sender likes the post failed; acked as not liked",
+			"route", req.RequestContext.RouteKey, "connectionId", req.RequestContext.ConnectionID, "post", p.ID, "err", err)
+		return p
+	}
+	p.Liked = wall.LikingOf(liked[p.ID])
+	return p
 }
 
 // deletePost acks with the post as it was; the fan-out sends "deleted" to every
@@ -174,7 +219,7 @@ func (h *Socket) deletePost(ctx context.Context, req events.APIGatewayWebsocketP
 	if err != nil {
 		return h.frameError(ctx, req, frame.RequestID, err)
 	}
-	return frameResponse(wall.AckFrame(frame.RequestID, post))
+	return frameResponse(wall.AckFrame(frame.RequestID, h.withLiked(ctx, req, who, post)))
 }
 
 // reauth moves the connection's deadline to a fresh access token's expiry

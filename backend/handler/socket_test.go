@@ -279,8 +279,9 @@ func TestSocketSendPostAcksWithTheStoredPost(t *testing.T) {
 	if len(stored) != 1 || stored[0].AuthorSub != fixtureSub {
 		t.Fatalf("stored %+v, want one post owned by the authorizer's sub", stored)
 	}
-	// The ack carries the contract's fields; the author's subject stays on the server.
-	if inWire := stored[0]; func() bool { inWire.AuthorSub = ""; return inWire != *f.Post }() {
+	// The ack carries the contract's fields, "liked" included; the author's
+	// subject stays on the server.
+	if inWire := stored[0]; func() bool { inWire.AuthorSub = ""; inWire.Liked = wall.LikedNo; return inWire != *f.Post }() {
 		t.Fatalf("stored %+v, ack %+v", stored, f.Post)
 	}
 	p := stored[0]

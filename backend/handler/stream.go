@@ -17,9 +17,15 @@ import (
 // the margin only has to cover answering: logging and returning the failures.
 const DefaultDeadlineMargin = time.Second
 
-// Stream broadcasts the posts table's changes (its DynamoDB stream, with
-// NEW_AND_OLD_IMAGES) to every open connection: an INSERT of a post as a post
-// frame, a REMOVE as a deleted frame.
+// Stream sends the posts table's changes (its DynamoDB stream, with
+// NEW_AND_OLD_IMAGES, read by dynamo.StreamChange) to the connections that must
+// hear them: a new post, a deleted one or new counts to every open
+// connection; a notification only to its recipient's (wall.Fanout.Deliver,
+// through the connections' index on sub, never the whole audience).
+//
+// Counts change in bursts (a popular post's likes): within one batch only the
+// last counts change of a post is sent, since it carries the counts as they
+// are, and none for a post deleted later in the batch.
 //
 // The connections are listed once per invocation (wall.Audience), so a bad
 // connection costs its retries once, not once per record. The event source
@@ -39,6 +45,9 @@ type Stream struct {
 	// DeadlineMargin is how long before ctx's deadline to stop; 0 means
 	// DefaultDeadlineMargin.
 	DeadlineMargin time.Duration
+	// Decode reads the change a record announces; nil: dynamo.StreamChange,
+	// the posts table's own layout.
+	Decode func(events.DynamoDBEventRecord) (change wall.Change, ok bool, err error)
 }
 
 // Handle broadcasts each record in order and returns once every send has
@@ -69,6 +78,25 @@ func (h *Stream) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.Dy
 		defer cancel()
 	}
 
+	decode := h.Decode
+	if decode == nil {
+		decode = dynamo.StreamChange
+	}
+	changes := make([]*wall.Change, len(ev.Records))
+	for i, rec := range ev.Records {
+		change, ok, err := decode(rec)
+		if err != nil {
+			// A post item that cannot be read will not become readable on a
+			// retry; holding the shard back for it would stop every later post.
+			log.ErrorContext(ctx, "stream record skipped", "sequenceNumber", rec.Change.SequenceNumber, "event", rec.EventName, "err", err)
+			continue
+		}
+		if ok {
+			changes[i] = &change
+		}
+	}
+	superseded := supersededCounts(changes)
+
 	var audience *wall.Audience
 	for i, rec := range ev.Records {
 		seq := rec.Change.SequenceNumber
@@ -77,25 +105,28 @@ func (h *Stream) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.Dy
 			failFrom(i)
 			break
 		}
-		change, ok, err := dynamo.StreamChange(rec)
-		if err != nil {
-			// A post item that cannot be read will not become readable on a
-			// retry; holding the shard back for it would stop every later post.
-			log.ErrorContext(ctx, "stream record skipped", "sequenceNumber", seq, "event", rec.EventName, "err", err)
+		change := changes[i]
+		if change == nil || superseded[i] {
 			continue
 		}
-		if !ok {
-			continue
-		}
-		if audience == nil {
-			if audience, err = h.Fanout.Audience(ctx); err != nil {
-				log.ErrorContext(ctx, "cannot list the connections; the batch will be retried", "sequenceNumber", seq, "err", err)
-				failFrom(i)
-				break
+		var (
+			res wall.FanoutResult
+			err error
+		)
+		if change.Notification != nil {
+			res, err = h.Fanout.Deliver(ctx, *change)
+		} else {
+			if audience == nil {
+				if audience, err = h.Fanout.Audience(ctx); err != nil {
+					log.ErrorContext(ctx, "cannot list the connections; the batch will be retried", "sequenceNumber", seq, "err", err)
+					failFrom(i)
+					break
+				}
 			}
+			res, err = audience.Broadcast(ctx, change.Frame())
 		}
-		res, err := audience.Broadcast(ctx, change.Frame())
-		attrs := []any{"sequenceNumber", seq, "post", change.Post.ID, "deleted", change.Deleted,
+		attrs := []any{"sequenceNumber", seq, "post", change.Post.ID, "deleted", change.Deleted, "counts", change.Counts,
+			"notification", change.Notification != nil,
 			"delivered", res.Delivered, "gone", res.Gone, "failed", res.Failed, "closed", res.Closed}
 		if err != nil {
 			log.WarnContext(ctx, "broadcast failed; it and the rest of the batch will be retried",
@@ -106,4 +137,24 @@ func (h *Stream) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.Dy
 		log.InfoContext(ctx, "broadcast", attrs...)
 	}
 	return resp, nil
+}
+
+// supersededCounts marks the counts changes that a later change of the same
+// post in the batch makes pointless: later counts, or the post's deletion.
+// Skipping them is safe on a retry too: a batch that fails before the later
+// change reports it, so it is sent then.
+func supersededCounts(changes []*wall.Change) []bool {
+	superseded := make([]bool, len(changes))
+	later := map[string]bool{} // posts with counts or a deletion further on
+	for i := len(changes) - 1; i >= 0; i-- {
+		c := changes[i]
+		if c == nil || c.Notification != nil || !(c.Counts || c.Deleted) {
+			continue
+		}
+		if c.Counts && later[c.Post.ID] {
+			superseded[i] = true
+		}
+		later[c.Post.ID] = true
+	}
+	return superseded
 }

@@ -1,5 +1,5 @@
-// Command api is the REST API's Lambda (GET /posts behind the HTTP API's JWT
-// authorizer).
+// Command api is the REST API's Lambda (the routes of handler.APIRoutes
+// behind the HTTP API's JWT authorizer).
 //
 // Environment: POSTWALL_POSTS_TABLE.
 package main
@@ -34,8 +34,9 @@ func main() {
 	}
 	db := dynamodb.NewFromConfig(cfg)
 
+	posts := dynamo.NewPostStore(db, postsTable)
 	h := &handler.API{
-		Service: &wall.Service{Posts: dynamo.NewPostStore(db, postsTable)},
+		Service: &wall.Service{Posts: posts, Conversation: posts},
 		Log:     log,
 	}
 	lambda.Start(h.Handle)

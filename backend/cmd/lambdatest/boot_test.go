@@ -191,7 +191,22 @@ func testWebSocketAndREST(t *testing.T, w *world) {
 		t.Errorf("reauth with a valid token answered %+v, want a reauthed frame with a future exp", got)
 	}
 
+	// like has its own route and is acked with the counts and "liked".
+	likeEv := decodeJSON(t, conn.event(t, w, "socket-ping.json", map[string]any{"action": wall.ActionLike, "requestId": "boot-like-1", "id": kept.ID}))
+	object(t, likeEv, "requestContext")["routeKey"] = wall.ActionLike
+	if got := requireFrame(t, "like", socketAnswer(t, ws.invoke(t, "like", encode(t, likeEv)))); got.Type != wall.FrameAck ||
+		got.Post == nil || got.Post.ID != kept.ID || got.Post.LikeCount != 1 || got.Post.Liked != wall.LikedYes {
+		t.Errorf("like answered %+v, want an ack of %s with 1 like, liked", got, kept.ID)
+	}
+
 	// The REST API reads what the socket wrote, from the same table.
+	getEv := handlerFixture(t, w, "api-default-route-posts.json")
+	getEv["rawPath"] = "/posts/" + kept.ID
+	one := requireHTTP(t, "GET /posts/{id}", api.invoke(t, "GET /posts/{id}", encode(t, getEv)), http.StatusOK)
+	var got struct{ Post wall.Post }
+	if err := json.Unmarshal([]byte(one.Body), &got); err != nil || got.Post.ID != kept.ID || got.Post.LikeCount != 1 {
+		t.Errorf("GET /posts/%s body %s: want the post with 1 like (%v)", kept.ID, one.Body, err)
+	}
 	page := requireHTTP(t, "GET /posts", api.invoke(t, "GET /posts", encode(t, handlerFixture(t, w, "api-default-route-posts.json"))), http.StatusOK)
 	var posts struct {
 		Posts []wall.Post `json:"posts"`

@@ -4,7 +4,12 @@
 // Environment: POSTWALL_POSTS_TABLE, POSTWALL_CONNECTIONS_TABLE,
 // POSTWALL_LIMITS_TABLE, POSTWALL_ISSUER and POSTWALL_CLIENT_ID (to verify the
 // tokens of reauth, as the authorizer does), POSTWALL_POST_LIMIT (default 10),
-// POSTWALL_POST_WINDOW (default 10s), POSTWALL_MAX_CONNECTION_AGE (default 2h).
+// POSTWALL_POST_WINDOW (default 10s), POSTWALL_LIKE_LIMIT (likes and unlikes
+// per user per window, default 120), POSTWALL_LIKE_WINDOW (default 1m),
+// POSTWALL_MAX_CONNECTION_AGE (default 2h).
+//
+// Mentions resolve no users here: that needs a user directory over the
+// Cognito user pool, which is not wired yet.
 package main
 
 import (
@@ -48,10 +53,14 @@ func main() {
 		os.Exit(1)
 	}
 
+	posts := dynamo.NewPostStore(db, env.postsTable)
 	h := &handler.Socket{
 		Service: &wall.Service{
-			Posts:   dynamo.NewPostStore(db, env.postsTable),
-			Limiter: dynamo.NewRateLimiter(db, env.limitsTable, env.postLimit, env.postWindow),
+			Posts:        posts,
+			Conversation: posts,
+			Limiter:      dynamo.NewRateLimiter(db, env.limitsTable, env.postLimit, env.postWindow),
+			// Its keys name the action, so it shares the table with the post limit.
+			LikeLimiter: dynamo.NewRateLimiter(db, env.limitsTable, env.likeLimit, env.likeWindow),
 		},
 		Connections: dynamo.NewConnectionStore(db, env.connectionsTable),
 		Verifier:    verifier,
@@ -61,11 +70,17 @@ func main() {
 	lambda.Start(h.Handle)
 }
 
+// The contract allows likes a limit of their own of at least 60 a minute.
+const (
+	defaultLikeLimit  = 120
+	defaultLikeWindow = time.Minute
+)
+
 type settings struct {
 	postsTable, connectionsTable, limitsTable string
 	issuer, clientID                          string
-	postLimit                                 int
-	postWindow, maxAge                        time.Duration
+	postLimit, likeLimit                      int
+	postWindow, likeWindow, maxAge            time.Duration
 }
 
 func readEnv() (settings, error) {
@@ -77,22 +92,29 @@ func readEnv() (settings, error) {
 		clientID:         os.Getenv("POSTWALL_CLIENT_ID"),
 		postLimit:        wall.DefaultPostLimit,
 		postWindow:       wall.DefaultPostWindow,
+		likeLimit:        defaultLikeLimit,
+		likeWindow:       defaultLikeWindow,
 		maxAge:           wall.DefaultMaxConnectionAge,
 	}
 	if s.postsTable == "" || s.connectionsTable == "" || s.limitsTable == "" {
 		return s, fmt.Errorf("POSTWALL_POSTS_TABLE, POSTWALL_CONNECTIONS_TABLE and POSTWALL_LIMITS_TABLE must all be set")
 	}
-	if v := os.Getenv("POSTWALL_POST_LIMIT"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return s, fmt.Errorf("POSTWALL_POST_LIMIT=%q: want a whole number of posts, at least 1", v)
+	for _, l := range []struct {
+		name string
+		dst  *int
+	}{{"POSTWALL_POST_LIMIT", &s.postLimit}, {"POSTWALL_LIKE_LIMIT", &s.likeLimit}} {
+		if v := os.Getenv(l.name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return s, fmt.Errorf("%s=%q: want a whole number, at least 1", l.name, v)
+			}
+			*l.dst = n
 		}
-		s.postLimit = n
 	}
 	for _, d := range []struct {
 		name string
 		dst  *time.Duration
-	}{{"POSTWALL_POST_WINDOW", &s.postWindow}, {"POSTWALL_MAX_CONNECTION_AGE", &s.maxAge}} {
+	}{{"POSTWALL_POST_WINDOW", &s.postWindow}, {"POSTWALL_LIKE_WINDOW", &s.likeWindow}, {"POSTWALL_MAX_CONNECTION_AGE", &s.maxAge}} {
 		if v := os.Getenv(d.name); v != "" {
 			parsed, err := time.ParseDuration(v)
 			if err != nil || parsed <= 0 {

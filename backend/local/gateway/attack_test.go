@@ -91,6 +91,7 @@ func TestTokenAttackMatrix(t *testing.T) {
 		Authorizer: (&handler.Authorizer{Verifier: verifier}).Handle,
 		Routes:     (&handler.Socket{Service: service, Connections: conns}).Handle,
 		RouteKeys:  []string{"sendpost", "deletepost", "ping"},
+		APIRoutes:  handler.APIRoutes,
 		Verifier:   verifier,
 	})
 	mux := http.NewServeMux()

@@ -55,6 +55,9 @@ type Config struct {
 	// RouteKeys are the WebSocket routes besides $connect, $disconnect and
 	// $default: the values of "action" that select a route of their own.
 	RouteKeys []string
+	// APIRoutes are the HTTP API's routes, as API Gateway keys them
+	// ("GET /posts/{id}"); any other request is not found.
+	APIRoutes []string
 
 	// Verifier plays the HTTP API's JWT authorizer.
 	Verifier wall.TokenVerifier

@@ -60,6 +60,7 @@ func newTestGatewayOn(t *testing.T, cfg Config, wrap func(net.Listener) net.List
 	rec := &recorder{}
 	cfg.Verifier = staticVerifier{}
 	cfg.RouteKeys = []string{"sendpost", "ping"}
+	cfg.APIRoutes = []string{"GET /posts", "GET /posts/{id}", "GET /posts/{id}/replies", "POST /notifications/read"}
 	cfg.API = func(_ context.Context, e events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		rec.mu.Lock()
 		rec.api = append(rec.api, e)
@@ -288,6 +289,51 @@ func TestAPIEvent(t *testing.T) {
 	}
 	if _, ok := e.Headers["authorization"]; ok {
 		t.Error("the token reached the integration's headers")
+	}
+}
+
+func TestAPIRoutesMatchAsAPIGatewayDoes(t *testing.T) {
+	_, rec, srv := newTestGateway(t, Config{})
+	call := func(method, path string) int {
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(`{"upTo":"X"}`))
+		req.Header.Set("Authorization", "Bearer good")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, c := range []struct {
+		method, path string
+		status       int
+	}{
+		{"GET", "/api/posts/P1", 200},
+		{"GET", "/api/posts/P2/replies", 200},
+		{"POST", "/api/notifications/read", 200},
+		{"GET", "/api/notifications/read", 404},
+		{"GET", "/api/posts/", 404},
+		{"GET", "/api/posts/P1/replies/more", 404},
+		{"DELETE", "/api/posts/P1", 404},
+	} {
+		if got := call(c.method, c.path); got != c.status {
+			t.Errorf("%s %s: %d, want %d", c.method, c.path, got, c.status)
+		}
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	want := []struct{ route, id string }{{"GET /posts/{id}", "P1"}, {"GET /posts/{id}/replies", "P2"}, {"POST /notifications/read", ""}}
+	if len(rec.api) != len(want) {
+		t.Fatalf("%d API events, want %d", len(rec.api), len(want))
+	}
+	for i, w := range want {
+		e := rec.api[i]
+		if e.RouteKey != w.route || e.RequestContext.RouteKey != w.route || e.PathParameters["id"] != w.id {
+			t.Errorf("event %d: route %q params %v, want %q id %q", i, e.RouteKey, e.PathParameters, w.route, w.id)
+		}
+	}
+	if rec.api[2].Body != `{"upTo":"X"}` {
+		t.Errorf("body %q", rec.api[2].Body)
 	}
 }
 

@@ -45,9 +45,9 @@ func (g *Gateway) APIHandler(prefix string) http.Handler {
 			return
 		}
 
-		// Only GET /posts is a route; like API Gateway, anything else is not found.
-		routeKey := r.Method + " " + path
-		if routeKey != "GET /posts" {
+		// Like API Gateway, a request that matches no route is not found.
+		routeKey, params, ok := matchAPIRoute(g.cfg.APIRoutes, r.Method, path)
+		if !ok {
 			writeError(w, http.StatusNotFound, wall.ENOTFOUND, "No such route.")
 			return
 		}
@@ -55,6 +55,7 @@ func (g *Gateway) APIHandler(prefix string) http.Handler {
 			Version:               "2.0",
 			RouteKey:              routeKey,
 			RawPath:               path,
+			PathParameters:        params,
 			RawQueryString:        r.URL.RawQuery,
 			Cookies:               r.Header.Values("Cookie"),
 			Headers:               singleValues(r.Header, true),
@@ -104,6 +105,40 @@ func (g *Gateway) APIHandler(prefix string) http.Handler {
 		writeV2Response(w, resp)
 		g.log.Debug("api call", "route", routeKey, "status", resp.StatusCode, "took", time.Since(start))
 	})
+}
+
+// matchAPIRoute finds the route of method and path among routes, as API
+// Gateway matches an HTTP API's routes: literal segments match themselves,
+// {name} one whole non-empty segment, which becomes a path parameter.
+func matchAPIRoute(routes []string, method, path string) (string, map[string]string, bool) {
+	for _, route := range routes {
+		if params, ok := matchOneRoute(route, method, path); ok {
+			return route, params, true
+		}
+	}
+	return "", nil, false
+}
+
+func matchOneRoute(route, method, path string) (map[string]string, bool) {
+	routeMethod, routePath, _ := strings.Cut(route, " ")
+	want, got := strings.Split(routePath, "/"), strings.Split(path, "/")
+	if routeMethod != method || len(want) != len(got) {
+		return nil, false
+	}
+	var params map[string]string
+	for i, seg := range want {
+		name, isParam := strings.CutPrefix(seg, "{")
+		switch {
+		case isParam && got[i] != "":
+			if params == nil {
+				params = map[string]string{}
+			}
+			params[strings.TrimSuffix(name, "}")] = got[i]
+		case seg != got[i]:
+			return nil, false
+		}
+	}
+	return params, true
 }
 
 func writeV2Response(w http.ResponseWriter, resp events.APIGatewayV2HTTPResponse) {

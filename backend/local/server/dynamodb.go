@@ -64,7 +64,7 @@ func openDynamoDB(ctx context.Context, d DynamoDB) (*dynamodb.Client, error) {
 // and in the order the writes returned. Like a stream it never drops a change
 // and never holds up a writer: the queue grows while the fan-out is behind.
 type announcingPosts struct {
-	wall.PostStore
+	*dynamo.PostStore
 	log *slog.Logger
 
 	mu       sync.Mutex
@@ -150,6 +150,40 @@ func (a *announcingPosts) DeletePost(ctx context.Context, requestKey, id string,
 	deleted, err := a.PostStore.DeletePost(ctx, requestKey, id, by)
 	if err == nil {
 		a.announce(wall.Change{Post: deleted, Deleted: true})
+		if deleted.ParentID != "" {
+			a.announceCounts(ctx, deleted.ParentID)
+		}
 	}
 	return deleted, err
+}
+
+// CreatePost announces, besides the post (through Placed), a reply's parent's
+// new counts.
+func (a *announcingPosts) CreatePost(ctx context.Context, requestKey string, p wall.Post) (wall.Post, bool, error) {
+	stored, created, err := a.PostStore.CreatePost(ctx, requestKey, p)
+	if err == nil && created && stored.ParentID != "" {
+		a.announceCounts(ctx, stored.ParentID)
+	}
+	return stored, created, err
+}
+
+// SetLike announces the post's new counts.
+func (a *announcingPosts) SetLike(ctx context.Context, requestKey, postID string, by wall.Identity, like bool) (wall.Post, error) {
+	p, err := a.PostStore.SetLike(ctx, requestKey, postID, by, like)
+	if err == nil {
+		counted := p
+		counted.Liked = wall.LikedUnknown
+		a.announce(wall.Change{Post: counted, Counts: true})
+	}
+	return p, err
+}
+
+// announceCounts announces the counts of the post id as they are now.
+func (a *announcingPosts) announceCounts(ctx context.Context, id string) {
+	p, err := a.PostStore.GetPost(ctx, id)
+	if err != nil {
+		a.log.Warn("reading counts to announce failed", "post", id, "err", err)
+		return
+	}
+	a.announce(wall.Change{Post: p, Counts: true})
 }

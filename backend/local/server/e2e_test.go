@@ -91,9 +91,16 @@ func endToEnd(t *testing.T, cfg server.Config) {
 		if *ack.RequestID != "r1" || ack.Post.Author != "alice" || ack.Post.Text != "hello, wall" || len(ack.Post.ID) != 26 || ack.Post.ID == "01ARZ3NDEKTSV4RRFFQ69G5FAV" {
 			t.Fatalf("ack = %+v", ack)
 		}
+		// The ack says whether the sender likes the post; broadcasts, the
+		// same for everyone, never do.
+		if ack.Post.Liked != wall.LikedNo {
+			t.Errorf("ack liked %v, want not liked", ack.Post.Liked)
+		}
+		broadcast := ack.Post
+		broadcast.Liked = wall.LikedUnknown
 		for name, s := range map[string]*servertest.Socket{"alice": sa, "bob": sb} {
-			if got := s.Next("post"); got.Post != ack.Post {
-				t.Errorf("%s got post %+v, want %+v", name, got.Post, ack.Post)
+			if got := s.Next("post"); got.Post != broadcast {
+				t.Errorf("%s got post %+v, want %+v", name, got.Post, broadcast)
 			}
 		}
 		first = ack

@@ -33,6 +33,10 @@ type Config struct {
 
 	PostLimit  int           // posts per user per PostWindow
 	PostWindow time.Duration //
+	// LikeLimit is how many likes and unlikes a user may send per
+	// LikeWindow; 0: DefaultLikeLimit per DefaultLikeWindow.
+	LikeLimit  int
+	LikeWindow time.Duration
 
 	IdleTimeout      time.Duration // WebSocket idle limit
 	MaxConnectionAge time.Duration // WebSocket age limit
@@ -60,6 +64,10 @@ const (
 	DefaultClientID   = "postwall-local"
 	DefaultPostLimit  = wall.DefaultPostLimit
 	DefaultPostWindow = wall.DefaultPostWindow
+	// The contract allows likes a limit of their own of at least 60 a
+	// minute; twice that leaves room for a quick hand on the button.
+	DefaultLikeLimit  = 120
+	DefaultLikeWindow = time.Minute
 )
 
 func (c *Config) setDefaults() {
@@ -77,6 +85,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.PostWindow <= 0 {
 		c.PostWindow = DefaultPostWindow
+	}
+	if c.LikeLimit <= 0 {
+		c.LikeLimit = DefaultLikeLimit
+	}
+	if c.LikeWindow <= 0 {
+		c.LikeWindow = DefaultLikeWindow
 	}
 	if c.MaxConnectionAge <= 0 {
 		c.MaxConnectionAge = wall.DefaultMaxConnectionAge
@@ -160,7 +174,7 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 	}
 	defer data.close()
 
-	gw := newGateway(cfg, data, verifier)
+	gw := newGateway(cfg, data, verifier, signin)
 	stopFanout := startFanout(cfg, data, gw)
 	defer stopFanout()
 
@@ -180,7 +194,7 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 
 // startSignIn starts the Cognito-compatible sign-in and the verifier of its
 // tokens.
-func startSignIn(cfg Config, base string, db *bolt.DB) (http.Handler, *auth.Verifier, error) {
+func startSignIn(cfg Config, base string, db *bolt.DB) (*cognito.Server, *auth.Verifier, error) {
 	signin, err := cognito.New(cognito.Config{
 		Issuer:       base + "/auth",
 		ClientID:     cfg.ClientID,
@@ -204,24 +218,27 @@ func startSignIn(cfg Config, base string, db *bolt.DB) (http.Handler, *auth.Veri
 	return signin, verifier, nil
 }
 
-// data is where posts, connections and the rate limit live, and how the
-// fan-out hears of stored changes.
+// data is where posts, threads, connections and the rate limits live, and how
+// the fan-out hears of stored changes.
 type data struct {
-	posts     wall.PostStore
-	conns     wall.ConnectionStore
-	limiter   wall.RateLimiter
-	subscribe func(func(wall.Change))
-	close     func()
+	posts        wall.PostStore
+	conversation wall.ConversationStore
+	conns        wall.ConnectionStore
+	limiter      wall.RateLimiter
+	likeLimiter  wall.RateLimiter
+	subscribe    func(func(wall.Change))
+	close        func()
 }
 
 // openData picks the embedded store, or DynamoDB when configured.
 func openData(ctx context.Context, cfg Config, db *bolt.DB) (data, error) {
 	if cfg.DynamoDB == nil {
 		return data{
-			posts: db, conns: db,
-			limiter:   bolt.NewLimiter(cfg.PostLimit, cfg.PostWindow, nil),
-			subscribe: func(fn func(wall.Change)) { db.Subscribe(fn) },
-			close:     func() {},
+			posts: db, conversation: db, conns: db,
+			limiter:     bolt.NewLimiter(cfg.PostLimit, cfg.PostWindow, nil),
+			likeLimiter: bolt.NewLimiter(cfg.LikeLimit, cfg.LikeWindow, nil),
+			subscribe:   func(fn func(wall.Change)) { db.Subscribe(fn) },
+			close:       func() {},
 		}, nil
 	}
 	client, err := openDynamoDB(ctx, *cfg.DynamoDB)
@@ -231,17 +248,21 @@ func openData(ctx context.Context, cfg Config, db *bolt.DB) (data, error) {
 	announcing := newAnnouncingPosts(dynamo.NewPostStore(client, cfg.DynamoDB.Tables.Posts), cfg.Log)
 	cfg.Log.Info("posts and connections in DynamoDB", "endpoint", cfg.DynamoDB.Endpoint, "tables", cfg.DynamoDB.Tables)
 	return data{
-		posts:     announcing,
-		conns:     dynamo.NewConnectionStore(client, cfg.DynamoDB.Tables.Connections),
-		limiter:   dynamo.NewRateLimiter(client, cfg.DynamoDB.Tables.Limits, cfg.PostLimit, cfg.PostWindow),
-		subscribe: announcing.Subscribe,
-		close:     announcing.Close,
+		posts:        announcing,
+		conversation: announcing,
+		conns:        dynamo.NewConnectionStore(client, cfg.DynamoDB.Tables.Connections),
+		limiter:      dynamo.NewRateLimiter(client, cfg.DynamoDB.Tables.Limits, cfg.PostLimit, cfg.PostWindow),
+		// The limiter's keys name the action ("post:", "like:"), so both
+		// limits share the table.
+		likeLimiter: dynamo.NewRateLimiter(client, cfg.DynamoDB.Tables.Limits, cfg.LikeLimit, cfg.LikeWindow),
+		subscribe:   announcing.Subscribe,
+		close:       announcing.Close,
 	}, nil
 }
 
 // newGateway runs the same Lambda handlers as AWS behind the API Gateway emulation.
-func newGateway(cfg Config, d data, verifier *auth.Verifier) *gateway.Gateway {
-	service := &wall.Service{Posts: d.posts, Limiter: d.limiter}
+func newGateway(cfg Config, d data, verifier *auth.Verifier, users wall.UserDirectory) *gateway.Gateway {
+	service := &wall.Service{Posts: d.posts, Conversation: d.conversation, Users: users, Limiter: d.limiter, LikeLimiter: d.likeLimiter}
 	api := &handler.API{Service: service, Log: cfg.Log}
 	authorizer := &handler.Authorizer{Verifier: verifier, Log: cfg.Log}
 	routes := &handler.Socket{Service: service, Connections: d.conns, Verifier: verifier, MaxAge: cfg.MaxConnectionAge, Log: cfg.Log}
@@ -250,6 +271,7 @@ func newGateway(cfg Config, d data, verifier *auth.Verifier) *gateway.Gateway {
 		Authorizer:        authorizer.Handle,
 		Routes:            routes.Handle,
 		RouteKeys:         wall.Actions,
+		APIRoutes:         handler.APIRoutes,
 		Verifier:          verifier,
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxConnectionAge:  cfg.MaxConnectionAge,
@@ -258,8 +280,9 @@ func newGateway(cfg Config, d data, verifier *auth.Verifier) *gateway.Gateway {
 	})
 }
 
-// startFanout broadcasts each stored change, as the posts table's stream does
-// in AWS, and closes connections whose token expired, as the scheduled sweep
+// startFanout sends each stored change to those who must hear it (a
+// notification to its recipient's sockets, the rest to all), as the posts
+// table's stream does in AWS, and closes connections whose token expired, as the scheduled sweep
 // does there. The returned function stops the sweeper.
 func startFanout(cfg Config, d data, gw *gateway.Gateway) (stop func()) {
 	log := cfg.Log
@@ -267,10 +290,12 @@ func startFanout(cfg Config, d data, gw *gateway.Gateway) (stop func()) {
 	d.subscribe(func(c wall.Change) {
 		bctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		res, err := fanout.Broadcast(bctx, c.Frame())
-		log.Debug("fan-out", "post", c.Post.ID, "deleted", c.Deleted, "delivered", res.Delivered, "gone", res.Gone)
+		res, err := fanout.Deliver(bctx, c)
+		attrs := []any{"post", c.Post.ID, "deleted", c.Deleted, "counts", c.Counts, "notification", c.Notification != nil,
+			"delivered", res.Delivered, "gone", res.Gone}
+		log.Debug("fan-out", attrs...)
 		if err != nil {
-			log.Warn("fan-out incomplete", "post", c.Post.ID, "delivered", res.Delivered, "gone", res.Gone, "failed", res.Failed, "err", err)
+			log.Warn("fan-out incomplete", append(attrs, "failed", res.Failed, "err", err)...)
 		}
 	})
 	done := make(chan struct{})

@@ -410,6 +410,39 @@ func TryGetPosts(ctx context.Context, base, token, query string) (int, PostsPage
 	return resp.StatusCode, p, nil
 }
 
+// Call sends method base/api+path with the user's access token and body
+// (nil for none, else marshalled to JSON), decodes the answer into out
+// unless it is nil, and returns the status.
+func (u *User) Call(method, path string, body, out any) int {
+	u.T.Helper()
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = strings.NewReader(string(b))
+	}
+	req, _ := http.NewRequest(method, u.Base+"/api"+path, r)
+	req.Header.Set("Authorization", "Bearer "+u.Tokens.AccessToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		u.T.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			u.T.Fatalf("%s %s: status %d, body not JSON: %s", method, path, resp.StatusCode, raw)
+		}
+	}
+	return resp.StatusCode
+}
+
+// NotificationsPage is the answer of GET /api/notifications.
+type NotificationsPage struct {
+	Notifications []wall.Notification `json:"notifications"`
+	Next          string              `json:"next"`
+	Unread        int                 `json:"unread"`
+}
+
 // AllPosts pages GET /api/posts?after= from after ("" for the oldest) to the
 // end and returns the posts oldest first.
 func AllPosts(ctx context.Context, base, token, after string) ([]wall.Post, error) {
@@ -467,8 +500,13 @@ type Frame struct {
 	Code      string    `json:"code"`
 	Message   string    `json:"message"`
 	Exp       int64     `json:"exp"`
-	Raw       string    `json:"-"`
-	At        time.Time `json:"-"`
+	// A counts frame's counts, of the post ID.
+	ReplyCount int `json:"replyCount"`
+	LikeCount  int `json:"likeCount"`
+	// A notification frame's notification.
+	Notification wall.Notification `json:"notification"`
+	Raw          string            `json:"-"`
+	At           time.Time         `json:"-"`
 }
 
 // Dial opens a socket as the user; it fails the test when the handshake fails.
