@@ -287,6 +287,11 @@ func decodeClientFrame(req events.APIGatewayWebsocketProxyRequest) (wall.ClientF
 		body = decoded
 	}
 	err := json.Unmarshal(body, &frame)
+	// encoding/json turns an unpaired UTF-16 surrogate escape into U+FFFD
+	// without a word, which would store a character the client never sent.
+	if err == nil && hasLoneSurrogate(body) {
+		return frame, wall.Errorf(wall.EINVALID, "Frames must be valid UTF-8: a \\u escape is half of a surrogate pair.")
+	}
 	var typeErr *json.UnmarshalTypeError
 	switch {
 	case err == nil:
@@ -422,4 +427,57 @@ func floatSeconds(f float64) (int64, bool) {
 		return 0, false
 	}
 	return int64(f), true
+}
+
+// hasLoneSurrogate reports whether the JSON text b has a \uD800-\uDFFF escape
+// that is not half of a high-low pair.
+func hasLoneSurrogate(b []byte) bool {
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' {
+			continue
+		}
+		if i+1 >= len(b) || b[i+1] != 'u' {
+			i++ // an escaped character, maybe a backslash: skip it
+			continue
+		}
+		r, ok := hexRune(b[i+2:])
+		switch {
+		case !ok:
+			i++
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return true // a low half with no high half before it
+		case r >= 0xD800 && r <= 0xDBFF:
+			if i+11 >= len(b) || b[i+6] != '\\' || b[i+7] != 'u' {
+				return true
+			}
+			if low, ok := hexRune(b[i+8:]); !ok || low < 0xDC00 || low > 0xDFFF {
+				return true
+			}
+			i += 11
+		default:
+			i += 5
+		}
+	}
+	return false
+}
+
+// hexRune reads four hex digits.
+func hexRune(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case 'a' <= c && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case 'A' <= c && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
 }

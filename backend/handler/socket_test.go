@@ -665,3 +665,28 @@ func TestSocketReauthWithoutVerifierIsRefused(t *testing.T) {
 	w.handle(t, "socket-connect.json", nil)
 	assertErrorFrame(t, w.handle(t, "socket-sendpost.json", reauthFrame("r-1", "anything")), wall.EUNAUTHORIZED, "r-1")
 }
+
+// encoding/json would store U+FFFD for an unpaired surrogate escape: such a
+// frame is refused, and a proper pair still posts.
+func TestSocketSendPostRefusesLoneSurrogates(t *testing.T) {
+	for name, text := range map[string]string{
+		"high alone":       `\ud800`,
+		"low alone":        `\udc00`,
+		"high then letter": `\ud83dx`,
+		"two highs":        `\ud83d\ud83d`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			w := newSocketWorld()
+			resp := w.handle(t, "socket-sendpost.json", frameBody(`{"action":"sendpost","requestId":"r1","text":"`+text+`"}`))
+			assertErrorFrame(t, resp, wall.EINVALID, "r1")
+			if n := len(w.posts.all()); n != 0 {
+				t.Fatalf("%d posts stored", n)
+			}
+		})
+	}
+	w := newSocketWorld()
+	f := decodeServerFrame(t, w.handle(t, "socket-sendpost.json", frameBody(`{"action":"sendpost","requestId":"r1","text":"\ud83d\ude00 and a \\ud800 written out"}`)))
+	if f.Type != wall.FrameAck || f.Post == nil || f.Post.Text != "😀 and a \\ud800 written out" {
+		t.Fatalf("a surrogate pair and an escaped backslash: %+v", f)
+	}
+}
