@@ -48,6 +48,9 @@ type Config struct {
 	// MaxSocketsPerUser caps one account's open WebSockets; 0: the gateway's
 	// default (gateway.DefaultMaxSocketsPerUser).
 	MaxSocketsPerUser int
+	// PasswordCost is the bcrypt cost of new passwords; 0: the sign-in's
+	// default (10). Tests that sign up many users lower it.
+	PasswordCost int
 
 	// DynamoDB, when set, keeps posts, connections and the rate limit in
 	// DynamoDB instead of the embedded store.
@@ -203,6 +206,7 @@ func startSignIn(cfg Config, base string, db *bolt.DB) (*cognito.Server, *auth.V
 		DB:           db.Bolt(),
 		KeyFile:      filepath.Join(cfg.DataDir, "signing-key.pem"),
 		AccessTTL:    cfg.TokenTTL,
+		PasswordCost: cfg.PasswordCost,
 		IDTTL:        cfg.TokenTTL,
 		Log:          cfg.Log,
 	})
