@@ -522,6 +522,9 @@ func (s *PostStore) store(ctx context.Context, n wall.Notification, actorSub str
 	})
 	switch {
 	case err == nil:
+		if s.Notified != nil {
+			s.Notified(n)
+		}
 		_, err = s.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName:                 aws.String(s.Table),
 			Key:                       unreadKeyOf(n.Recipient),

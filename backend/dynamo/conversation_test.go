@@ -257,3 +257,32 @@ func testConnectionsOfUser(t *testing.T) {
 		t.Fatalf("connections of nobody: %v (%v)", conns, err)
 	}
 }
+
+// Notified hears each notification the store puts, once, as the table's
+// stream would carry its INSERT: the local server's stand-in for the stream
+// relies on it to send notifications live.
+func testNotifiedOnce(t *testing.T) {
+	ctx := t.Context()
+	var heard []wall.Notification
+	store := &PostStore{Client: testClient, Table: newTables(t).Posts, Notified: func(n wall.Notification) { heard = append(heard, n) }}
+	parent := newPost("ada", "a question", time.Now())
+	if _, _, err := store.CreatePost(ctx, wall.RequestKey(identity("ada"), "p"), parent); err != nil {
+		t.Fatal(err)
+	}
+	reply := newPost("bob", "an answer for @cyd", time.Now())
+	reply.ParentID = parent.ID
+	reply.Mentions = wall.MentionsOf([]wall.Identity{identity("cyd")})
+	key := wall.RequestKey(identity("bob"), "r")
+	for range 2 { // the repeat stores nothing and notifies nobody again
+		if _, _, err := store.CreatePost(ctx, key, reply); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[string]string{}
+	for _, n := range heard {
+		got[n.Recipient] += n.Kind
+	}
+	if len(heard) != 2 || got["sub-ada"] != wall.NotifyReply || got["sub-cyd"] != wall.NotifyMention {
+		t.Fatalf("Notified heard %+v, want one reply to ada and one mention of cyd", heard)
+	}
+}

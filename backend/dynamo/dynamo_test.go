@@ -63,6 +63,7 @@ func TestDynamo(t *testing.T) {
 	t.Run("LikeCrashThenRetry", testLikeCrashThenRetry)
 	t.Run("ReplyDeleteCrashThenRetry", testReplyDeleteCrashThenRetry)
 	t.Run("ConnectionsOfUser", testConnectionsOfUser)
+	t.Run("NotifiedHearsEachNotificationOnce", testNotifiedOnce)
 	runConformance(t)
 }
 

@@ -119,6 +119,9 @@ type PostStore struct {
 	// the table's stream carries, for a stand-in of the stream where there is
 	// none (the local server on DynamoDB).
 	Placed func(wall.Post)
+	// Notified, when set, is called with every notification whose item this
+	// store puts: exactly those whose INSERT the stream carries.
+	Notified func(wall.Notification)
 
 	ids wall.IDSource // fresh ids for repairs of old requests
 }

@@ -81,6 +81,7 @@ type announcingPosts struct {
 func newAnnouncingPosts(posts *dynamo.PostStore, log *slog.Logger) *announcingPosts {
 	a := &announcingPosts{PostStore: posts, log: log, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	posts.Placed = func(p wall.Post) { a.announce(wall.Change{Post: p}) }
+	posts.Notified = func(n wall.Notification) { a.announce(wall.Change{Notification: &n}) }
 	go a.deliver()
 	return a
 }
