@@ -308,7 +308,10 @@ func newFunctions(stack awscdk.Stack, dir string, t tables, a auth) functions {
 		"POSTWALL_LIKE_LIMIT":         jsii.String(fmt.Sprint(likeLimit)),
 		"POSTWALL_LIKE_WINDOW":        jsii.String(likeWindow),
 		"POSTWALL_MAX_CONNECTION_AGE": jsii.String("2h"),
+		"POSTWALL_USER_POOL_ID":       a.pool.UserPoolId(),
 	})
+	// @mentions are looked up in the pool, one AdminGetUser per name.
+	a.pool.Grant(socket, jsii.String("cognito-idp:AdminGetUser"))
 	for _, table := range []awsdynamodb.TableV2{t.posts, t.connections, t.limits} {
 		grantItems(table, socket, append(slices.Clone(itemReadActions), itemWriteActions...))
 	}

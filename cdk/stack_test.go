@@ -413,7 +413,8 @@ func TestLambdaEnvironmentUsesTheSharedNames(t *testing.T) {
 		"api":        {"POSTWALL_POSTS_TABLE"},
 		"authorizer": {"POSTWALL_CLIENT_ID", "POSTWALL_ISSUER"},
 		"ws": {"POSTWALL_CLIENT_ID", "POSTWALL_CONNECTIONS_TABLE", "POSTWALL_ISSUER", "POSTWALL_LIKE_LIMIT", "POSTWALL_LIKE_WINDOW",
-			"POSTWALL_LIMITS_TABLE", "POSTWALL_MAX_CONNECTION_AGE", "POSTWALL_POSTS_TABLE", "POSTWALL_POST_LIMIT", "POSTWALL_POST_WINDOW"},
+			"POSTWALL_LIMITS_TABLE", "POSTWALL_MAX_CONNECTION_AGE", "POSTWALL_POSTS_TABLE", "POSTWALL_POST_LIMIT", "POSTWALL_POST_WINDOW",
+			"POSTWALL_USER_POOL_ID"},
 		"fanout": {"POSTWALL_CONNECTIONS_TABLE", "POSTWALL_FANOUT_CONCURRENCY", "POSTWALL_MANAGEMENT_ENDPOINT"},
 		"sweep":  {"POSTWALL_CONNECTIONS_TABLE", "POSTWALL_MANAGEMENT_ENDPOINT"},
 	}
@@ -558,6 +559,18 @@ func TestEachFunctionGetsOnlyItsOwnGrants(t *testing.T) {
 		if !ws[tbl]["dynamodb:PutItem"] || !ws[tbl]["dynamodb:GetItem"] || !ws[tbl]["dynamodb:DeleteItem"] {
 			t.Errorf("ws grants on %s = %v, want read/write", tbl, ws[tbl])
 		}
+	}
+	// AND ws may look users up in the user pool (for @mentions), and nothing else there
+	var poolGrants []string
+	for _, st := range s.policyStatements(roleOf(func() map[string]interface{} { _, fn := s.function(t, "ws"); return fn }())) {
+		for _, a := range asList(st["Action"]) {
+			if strings.HasPrefix(a.(string), "cognito-idp:") {
+				poolGrants = append(poolGrants, a.(string)+" on "+mustJSON(st["Resource"]))
+			}
+		}
+	}
+	if len(poolGrants) != 1 || !strings.HasPrefix(poolGrants[0], "cognito-idp:AdminGetUser on ") || !strings.Contains(poolGrants[0], "UserPool") {
+		t.Errorf("ws user pool grants = %v, want AdminGetUser on the pool only", poolGrants)
 	}
 	// AND fan-out reads the posts stream, lists and deletes connections, and may manage connections
 	fanout, fanoutActions := grantsOn("fanout")

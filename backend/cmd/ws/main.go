@@ -6,10 +6,8 @@
 // tokens of reauth, as the authorizer does), POSTWALL_POST_LIMIT (default 10),
 // POSTWALL_POST_WINDOW (default 10s), POSTWALL_LIKE_LIMIT (likes and unlikes
 // per user per window, default 120), POSTWALL_LIKE_WINDOW (default 1m),
-// POSTWALL_MAX_CONNECTION_AGE (default 2h).
-//
-// Mentions resolve no users here: that needs a user directory over the
-// Cognito user pool, which is not wired yet.
+// POSTWALL_MAX_CONNECTION_AGE (default 2h), POSTWALL_USER_POOL_ID (where
+// @mentions are looked up; empty: texts mention nobody).
 package main
 
 import (
@@ -22,9 +20,11 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/postwall/postwall/backend/auth"
+	"github.com/postwall/postwall/backend/cognitoidp"
 	"github.com/postwall/postwall/backend/dynamo"
 	"github.com/postwall/postwall/backend/handler"
 	"github.com/postwall/postwall/backend/wall"
@@ -58,7 +58,8 @@ func main() {
 		Service: &wall.Service{
 			Posts:        posts,
 			Conversation: posts,
-			Limiter:      dynamo.NewRateLimiter(db, env.limitsTable, env.postLimit, env.postWindow),
+
+			Limiter: dynamo.NewRateLimiter(db, env.limitsTable, env.postLimit, env.postWindow),
 			// Its keys name the action, so it shares the table with the post limit.
 			LikeLimiter: dynamo.NewRateLimiter(db, env.limitsTable, env.likeLimit, env.likeWindow),
 		},
@@ -66,6 +67,9 @@ func main() {
 		Verifier:    verifier,
 		MaxAge:      env.maxAge,
 		Log:         log,
+	}
+	if env.userPoolID != "" {
+		h.Service.Users = &cognitoidp.Directory{Client: cognitoidentityprovider.NewFromConfig(cfg), UserPoolID: env.userPoolID}
 	}
 	lambda.Start(h.Handle)
 }
@@ -78,7 +82,7 @@ const (
 
 type settings struct {
 	postsTable, connectionsTable, limitsTable string
-	issuer, clientID                          string
+	issuer, clientID, userPoolID              string
 	postLimit, likeLimit                      int
 	postWindow, likeWindow, maxAge            time.Duration
 }
@@ -90,6 +94,7 @@ func readEnv() (settings, error) {
 		limitsTable:      os.Getenv("POSTWALL_LIMITS_TABLE"),
 		issuer:           os.Getenv("POSTWALL_ISSUER"),
 		clientID:         os.Getenv("POSTWALL_CLIENT_ID"),
+		userPoolID:       os.Getenv("POSTWALL_USER_POOL_ID"),
 		postLimit:        wall.DefaultPostLimit,
 		postWindow:       wall.DefaultPostWindow,
 		likeLimit:        defaultLikeLimit,
