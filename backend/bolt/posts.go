@@ -228,7 +228,7 @@ func (db *DB) DeletePost(ctx context.Context, requestKey, id string, by wall.Ide
 		if err != nil {
 			return nil, err
 		}
-		if !p.OwnedBy(by) {
+		if !p.DeletableBy(by) {
 			return nil, wall.Errorf(wall.EFORBIDDEN, "Only the author of a post can delete it.")
 		}
 		if requestKey != "" {

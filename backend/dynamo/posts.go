@@ -569,25 +569,29 @@ func (s *PostStore) DeletePost(ctx context.Context, requestKey, id string, by wa
 		}
 
 		set := "SET #deleted = :true, #ttl = :ttl"
-		names := map[string]string{"#deleted": attrDeleted, "#ttl": attrTTL, "#authorSub": attrAuthorSub, "#author": attrAuthor}
+		names := map[string]string{"#deleted": attrDeleted, "#ttl": attrTTL}
 		values := map[string]types.AttributeValue{
 			":true": boolean(true),
 			":ttl":  num(s.now().Add(s.requestTTL() + tombstoneMargin).Unix()),
-			":sub":  str(by.Sub),
-			":name": str(by.Username),
 		}
 		if requestKey != "" {
 			set += ", #delReq = :delReq"
 			names["#delReq"] = attrDeleteRequest
 			values[":delReq"] = str(requestKey)
 		}
+		// wall.Post.DeletableBy, as a condition: the author, or an admin for
+		// any live post.
+		cond := "attribute_exists(pk) AND attribute_not_exists(#deleted)"
+		if !by.Admin {
+			cond += " AND (#authorSub = :sub OR (attribute_not_exists(#authorSub) AND #author = :name))"
+			names["#authorSub"], names["#author"] = attrAuthorSub, attrAuthor
+			values[":sub"], values[":name"] = str(by.Sub), str(by.Username)
+		}
 		out, err := s.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName:        aws.String(s.Table),
-			Key:              key,
-			UpdateExpression: aws.String(set),
-			// wall.Post.OwnedBy, as a condition.
-			ConditionExpression: aws.String("attribute_exists(pk) AND attribute_not_exists(#deleted) AND " +
-				"(#authorSub = :sub OR (attribute_not_exists(#authorSub) AND #author = :name))"),
+			TableName:                 aws.String(s.Table),
+			Key:                       key,
+			UpdateExpression:          aws.String(set),
+			ConditionExpression:       aws.String(cond),
 			ExpressionAttributeNames:  names,
 			ExpressionAttributeValues: values,
 			ReturnValues:              types.ReturnValueAllOld,
@@ -663,7 +667,7 @@ func checkDeletable(item map[string]types.AttributeValue, by wall.Identity) erro
 	if err != nil {
 		return fmt.Errorf("post %s: %w", getString(item, attrSK), err)
 	}
-	if !p.OwnedBy(by) {
+	if !p.DeletableBy(by) {
 		return wall.Errorf(wall.EFORBIDDEN, "Only the author may delete a post.")
 	}
 	return nil

@@ -17,7 +17,7 @@ const (
 )
 
 // Actions lists the routes besides $connect, $disconnect and $default.
-var Actions = []string{ActionSendPost, ActionDeletePost, ActionPing, ActionReauth, ActionLike, ActionUnlike}
+var Actions = []string{ActionSendPost, ActionDeletePost, ActionPing, ActionReauth, ActionLike, ActionUnlike, ActionReport}
 
 // Server frame types: the values of "type".
 const (
@@ -40,6 +40,7 @@ type ClientFrame struct {
 	ID        string `json:"id"`
 	Token     string `json:"token"`    // reauth only
 	ParentID  string `json:"parentId"` // sendpost of a reply only
+	Reason    string `json:"reason"`   // report only
 }
 
 // AckFrame answers the sender once its action is stored: for sendpost and

@@ -119,6 +119,9 @@ func likingOfJSON(b *bool) Liking {
 	return LikingOf(*b)
 }
 
+// DeletableBy reports whether who may delete p: its author, or an admin.
+func (p Post) DeletableBy(who Identity) bool { return who.Admin || p.OwnedBy(who) }
+
 // OwnedBy reports whether who wrote p. Posts stored before subjects were kept
 // fall back to the username.
 func (p Post) OwnedBy(who Identity) bool {

@@ -14,10 +14,13 @@ type Service struct {
 	// likes and notifications are refused as unavailable.
 	Conversation ConversationStore
 	// Users resolves @mentions; nil: texts mention nobody.
-	Users   UserDirectory
+	Users UserDirectory
+	// Reports keeps reports; nil: reports are refused as unavailable.
+	Reports ReportStore
 	Limiter RateLimiter // sendposts, replies included; nil: no limit
-	// LikeLimiter counts likes and unlikes, apart from posts (the contract
-	// allows them their own limit, at least 60 a minute); nil: no limit.
+	// LikeLimiter counts likes, unlikes and reports (each under its own
+	// key), apart from posts: the contract allows them their own limit, at
+	// least 60 a minute; nil: no limit.
 	LikeLimiter RateLimiter
 	Now         func() time.Time // nil: time.Now
 

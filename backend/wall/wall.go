@@ -13,7 +13,13 @@ import (
 type Identity struct {
 	Sub      string
 	Username string
+	// Admin is whether the user is in the admins group (AdminsGroup): the
+	// access token's cognito:groups. Admins may delete any post.
+	Admin bool
 }
+
+// AdminsGroup is the Cognito group whose members moderate (contract section 9).
+const AdminsGroup = "admins"
 
 // Claims are what a TokenVerifier learned from a valid access token.
 type Claims struct {
@@ -89,7 +95,8 @@ type PostStore interface {
 	// q is already validated: 1 <= Limit <= MaxPageLimit, ids are ULIDs.
 	ListPosts(ctx context.Context, q PostQuery) (posts []Post, next string, err error)
 
-	// DeletePost deletes the post with id if by wrote it (Post.OwnedBy) and
+	// DeletePost deletes the post with id if by may (Post.DeletableBy: its
+	// author, or an admin) and
 	// returns it as it was. ENOTFOUND if there is no such post, EFORBIDDEN if
 	// someone else wrote it. requestKey (DeleteRequestKey) makes it idempotent:
 	// a repeated key deletes nothing and returns the same post, even though it

@@ -35,6 +35,7 @@ func TestPostStore(t *testing.T, open func(t *testing.T) wall.PostStore) {
 		{"DeleteUnknown", func(t *testing.T) { testDeleteUnknown(t, open(t)) }},
 		{"DeleteIsIdempotent", func(t *testing.T) { testDeleteIdempotent(t, open(t)) }},
 		{"DeleteChecksSubject", func(t *testing.T) { testDeleteChecksSubject(t, open(t)) }},
+		{"AdminDeletesAnyPost", func(t *testing.T) { testAdminDeletes(t, open(t)) }},
 		{"CreateAfterDeadlineFails", func(t *testing.T) { testCreateAfterDeadline(t, open(t)) }},
 	})
 }
@@ -519,4 +520,17 @@ func testDeleteUnknown(t *testing.T, s wall.PostStore) {
 	_, err := s.DeletePost(t.Context(), "", wall.NewID(time.Now()), who("alice"))
 	requireCode(t, err, wall.ENOTFOUND, "delete an unknown post")
 	requirePosts(t, f.listAll(wall.PostQuery{Limit: wall.MaxPageLimit}), f.newestFirst(), "posts after deleting an unknown id")
+}
+
+// An admin may delete anyone's post (contract section 9).
+func testAdminDeletes(t *testing.T, s wall.PostStore) {
+	f := newFeed(t, s)
+	p := f.add(2, "alice", plainText)
+	admin := wall.Identity{Sub: "sub-mod", Username: "mod", Admin: true}
+	deleted, err := s.DeletePost(t.Context(), wall.DeleteRequestKey(admin, "d1"), p[0].ID, admin)
+	requireNoError(t, err, "admin deletes alice's post")
+	requireSamePost(t, deleted, p[0], "post deleted by an admin")
+	requirePosts(t, f.listAll(wall.PostQuery{Limit: wall.MaxPageLimit}), f.newestFirst(p[0].ID), "posts after an admin's delete")
+	_, err = s.DeletePost(t.Context(), "", p[0].ID, admin)
+	requireCode(t, err, wall.ENOTFOUND, "admin deletes it again")
 }
