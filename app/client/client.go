@@ -32,8 +32,8 @@ type Config struct {
 type Deps struct {
 	HTTP    fetch.Doer
 	Dial    live.Dialer
-	Local   storage.Storage // survives the tab: outbox, last posts seen
-	Session storage.Storage // the tab's: tokens, the sign-in in progress
+	Local   storage.Storage // survives the tab: the session, outbox, last posts seen
+	Session storage.Storage // the tab's: the sign-in in progress
 	Now     func() time.Time
 	Random  io.Reader    // nil: crypto/rand
 	Backoff live.Backoff // between reconnects; zero: live.DefaultBackoff
@@ -95,7 +95,7 @@ func New(cfg Config, deps Deps, publish func(View)) *App {
 		deps.Backoff = live.DefaultBackoff
 	}
 	a := &App{cfg: cfg, deps: deps, publish: publish, deleting: map[string]string{}}
-	a.keeper = &session.Keeper{Config: cfg.Session, HTTP: deps.HTTP, Store: deps.Session, Now: deps.Now}
+	a.keeper = &session.Keeper{Config: cfg.Session, HTTP: deps.HTTP, Store: deps.Local, Attempts: deps.Session, Now: deps.Now}
 	a.api = &feed.API{BaseURL: cfg.APIURL, HTTP: deps.HTTP, Token: func(ctx context.Context) (string, error) {
 		t, _, err := a.token(ctx)
 		return t, err
@@ -215,17 +215,39 @@ func (a *App) CompleteSignIn(ctx context.Context, callbackURL string) error {
 	return nil
 }
 
-// SignOut closes the socket, forgets the session and the posts kept for
-// offline use, and returns the hosted UI's logout address. The outbox stays:
-// it is this user's, sent only with this user's token when they are back.
-func (a *App) SignOut() string {
+// SignOut closes the socket, forgets the session (in every window: they
+// share it) and the posts kept for offline use, and returns the hosted UI's
+// logout address. The outbox stays: it is this user's, sent only with this
+// user's token when they are back.
+func (a *App) SignOut(ctx context.Context) string {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	a.stopLocked()
 	a.deps.Local.Del(feed.CacheKey)
+	a.deps.Local.Del(DraftKey)
 	a.view = View{Status: live.StatusOff.String()}
 	a.changed()
-	return a.keeper.SignOut()
+	a.mu.Unlock()
+	return a.keeper.SignOut(ctx)
+}
+
+// SessionChanged follows another window of the app: signed out there, this
+// one stops too; signed in there, this one starts.
+func (a *App) SessionChanged(ctx context.Context) {
+	t := a.keeper.Current()
+	a.mu.Lock()
+	signedIn := a.view.SignedIn
+	switch {
+	case t.AccessToken == "" && signedIn:
+		a.stopLocked()
+		a.view = View{Status: live.StatusOff.String()}
+		a.changed()
+		a.mu.Unlock()
+	case t.AccessToken != "" && !signedIn:
+		a.mu.Unlock()
+		a.Start(ctx)
+	default:
+		a.mu.Unlock()
+	}
 }
 
 func (a *App) onStatus(s live.Status) {
@@ -240,6 +262,12 @@ func (a *App) onStatus(s live.Status) {
 // onOpen runs after every (re)connect: catch up, then resend the outbox with
 // the same requestIds (the server stores each once).
 func (a *App) onOpen(ctx context.Context) {
+	a.mu.Lock()
+	if a.view.Notice == offlineDeleteNotice {
+		a.view.Notice = "" // no longer true
+		a.changed()
+	}
+	a.mu.Unlock()
 	a.Sync(ctx)
 	a.mu.Lock()
 	sender := a.sender
@@ -401,11 +429,19 @@ func (a *App) Delete(ctx context.Context, id string) {
 	if err := sock.Send(ctx, live.DeletePostFrame(rid, id)); err != nil {
 		a.mu.Lock()
 		delete(a.deleting, rid)
-		a.view.Notice = "You are offline: the post can be deleted once the connection is back."
+		a.view.Notice = offlineDeleteNotice
 		a.changed()
 		a.mu.Unlock()
 	}
 }
+
+// offlineDeleteNotice is shown while a delete cannot be sent, until the
+// connection is back.
+const offlineDeleteNotice = "You are offline: the post can be deleted once the connection is back."
+
+// DraftKey holds the composer's unsent text in Local; it goes with the
+// session.
+const DraftKey = "postwall.draft"
 
 // DismissNotice clears the notice.
 func (a *App) DismissNotice() {

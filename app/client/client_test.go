@@ -238,7 +238,7 @@ func signedInAgainst(t *testing.T, ws *wallServer) (Config, Deps) {
 	srv := httptest.NewServer(ws)
 	t.Cleanup(srv.Close)
 	local, sess := storage.NewMemory(), storage.NewMemory()
-	_ = sess.Set("postwall.tokens", session.Tokens{
+	_ = local.Set(session.TokensKey, session.Tokens{
 		AccessToken: accessToken, RefreshToken: "r", Sub: "sub-alice", Username: "alice",
 		IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour),
 	})
@@ -303,10 +303,13 @@ func TestOutboxSurvivesOfflineAndPostsOnce(t *testing.T) {
 	}
 
 	// Sign out closes the socket and forgets the offline copy.
-	if u := b.SignOut(); !strings.Contains(u, "/auth/logout?") {
+	if u := b.SignOut(context.Background()); !strings.Contains(u, "/auth/logout?") {
 		t.Fatalf("logout URL %s", u)
 	}
 	v2.waitUntil(t, "signed out", func(x View) bool { return !x.SignedIn && len(x.Posts) == 0 })
+	if deps.Local.(*storage.Memory).Has(session.TokensKey) {
+		t.Fatal("the session outlived the sign-out")
+	}
 	if deps.Local.(*storage.Memory).Has("postwall.feed") {
 		t.Fatal("the last posts seen outlived the sign-out")
 	}
@@ -406,4 +409,31 @@ func TestRateLimitedOutboxDoesNotStorm(t *testing.T) {
 		t.Fatalf("%d sendpost frames for %d posts", frames, posts)
 	}
 	t.Logf("%d sendpost frames for %d posts", frames, posts)
+}
+
+// Two windows share the session: signing out in one stops the other, and
+// signing in again in one starts the other.
+func TestSessionFollowsOtherWindows(t *testing.T) {
+	ws := &wallServer{byReq: map[string]wall.Post{}, conns: map[*websocket.Conn]bool{}}
+	cfg, deps := signedInAgainst(t, ws)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	vA, vB := &views{ch: make(chan View, 1000)}, &views{ch: make(chan View, 1000)}
+	depsB := deps
+	depsB.Session = storage.NewMemory() // each window has its own sessionStorage
+	a, b := New(cfg, deps, vA.publish), New(cfg, depsB, vB.publish)
+	kept, _ := deps.Local.(*storage.Memory)
+	var tokens session.Tokens
+	_ = kept.Get(session.TokensKey, &tokens)
+	a.Start(ctx)
+	b.Start(ctx)
+	vB.waitUntil(t, "b online", func(x View) bool { return x.SignedIn && x.Status == "online" })
+
+	a.SignOut(ctx)
+	b.SessionChanged(ctx)
+	vB.waitUntil(t, "b signed out after a's sign-out", func(x View) bool { return !x.SignedIn && x.Status == "off" })
+
+	_ = kept.Set(session.TokensKey, tokens) // signed in again, in a third window
+	b.SessionChanged(ctx)
+	vB.waitUntil(t, "b signed in again", func(x View) bool { return x.SignedIn && x.Username == "alice" && x.Status == "online" })
 }

@@ -47,6 +47,9 @@ func (c Config) LogoutURL() string {
 	return c.endpoint("/logout") + "?" + q.Encode()
 }
 
+// RevokeURL is the revocation endpoint (RFC 7009).
+func (c Config) RevokeURL() string { return c.endpoint("/oauth2/revoke") }
+
 // TokenURL is the token endpoint.
 func (c Config) TokenURL() string { return c.endpoint("/oauth2/token") }
 

@@ -15,35 +15,50 @@ import (
 	"github.com/postwall/postwall/app/storage"
 )
 
-// Keys in session storage.
+// Storage keys.
 const (
-	tokensKey = "postwall.tokens"
+	// TokensKey holds the session in Keeper.Store; a change to it is another
+	// window signing in or out.
+	TokensKey = "postwall.tokens"
 	signInKey = "postwall.signin"
 )
 
 // ErrSignedOut: there is no session, or the refresh token was refused.
 var ErrSignedOut = errors.New("signed out")
 
-// Keeper holds the session of this tab.
+// Keeper holds the session.
 //
-// Where tokens live: access and id tokens in memory and in sessionStorage, so
-// a reload keeps the session but closing the tab ends it. The refresh token
-// sits with them in sessionStorage: memory alone would sign people out on every
-// reload once the access token is older than an hour's margin, and
-// localStorage would keep it past the tab's life and share it with every tab.
-// Script injected into the page could read sessionStorage, but such script
-// could as well act through the page itself; the defence against it is the
-// Content-Security-Policy and rendering posts as text only.
+// Where tokens live: in Store, which the app makes localStorage, so the
+// installed app and every new window open signed in, as people expect of an
+// installed app (and as Amplify's own auth library does). The trade-off:
+// localStorage outlives the tab and is shared by the origin's windows, so
+// script injected into the page could read the refresh token and use it
+// elsewhere for its lifetime (30 days in Cognito), where sessionStorage would
+// limit that to the tab. Such script could equally act through the page
+// itself while it runs; the defence against it is the Content-Security-Policy
+// (only the origin's own files run) and rendering posts as text only. Signing
+// out revokes the refresh token and deletes the key in every window.
+//
+// The sign-in in progress (PKCE verifier and state) is the tab's: Attempts,
+// sessionStorage in the app, so a callback only completes in the tab that
+// began it.
 type Keeper struct {
-	Config Config
-	HTTP   fetch.Doer
-	Store  storage.Storage  // session storage
-	Now    func() time.Time // nil: time.Now
+	Config   Config
+	HTTP     fetch.Doer
+	Store    storage.Storage  // the session: localStorage
+	Attempts storage.Storage  // the sign-in in progress: sessionStorage; nil: Store
+	Now      func() time.Time // nil: time.Now
 
 	mu        sync.Mutex
 	tokens    Tokens
-	loaded    bool
 	refreshMu sync.Mutex // one refresh at a time
+}
+
+func (k *Keeper) attempts() storage.Storage {
+	if k.Attempts != nil {
+		return k.Attempts
+	}
+	return k.Store
 }
 
 func (k *Keeper) now() time.Time {
@@ -53,43 +68,41 @@ func (k *Keeper) now() time.Time {
 	return time.Now()
 }
 
-// Current returns the tokens held (zero when signed out), reading session
-// storage the first time.
+// Current returns the tokens held (zero when signed out). It reads Store
+// every time: another window may have refreshed the tokens or signed out.
 func (k *Keeper) Current() Tokens {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if !k.loaded {
-		k.loaded = true
-		var t Tokens
-		if err := k.Store.Get(tokensKey, &t); err == nil && t.AccessToken != "" {
-			k.tokens = t
-		}
+	var t Tokens
+	if err := k.Store.Get(TokensKey, &t); err != nil || t.AccessToken == "" {
+		t = Tokens{}
 	}
+	k.tokens = t
 	return k.tokens
 }
 
 func (k *Keeper) set(t Tokens) error {
 	k.mu.Lock()
-	k.tokens, k.loaded = t, true
+	k.tokens = t
 	k.mu.Unlock()
 	if t.AccessToken == "" {
-		k.Store.Del(tokensKey)
+		k.Store.Del(TokensKey)
 		return nil
 	}
-	if err := k.Store.Set(tokensKey, t); err != nil {
-		return fmt.Errorf("keeping the tokens in session storage: %w", err)
+	if err := k.Store.Set(TokensKey, t); err != nil {
+		return fmt.Errorf("keeping the tokens: %w", err)
 	}
 	return nil
 }
 
 // Begin starts a sign-in: it remembers a fresh PKCE verifier and state in
-// session storage and returns the hosted UI address to go to.
+// Attempts and returns the hosted UI address to go to.
 func (k *Keeper) Begin(signup bool, random io.Reader) (string, error) {
 	p, err := NewPKCE(random)
 	if err != nil {
 		return "", err
 	}
-	if err := k.Store.Set(signInKey, p); err != nil {
+	if err := k.attempts().Set(signInKey, p); err != nil {
 		return "", fmt.Errorf("remembering the sign-in attempt: %w", err)
 	}
 	return k.Config.AuthorizeURL(p, signup), nil
@@ -104,8 +117,8 @@ func (k *Keeper) Complete(ctx context.Context, callbackURL string) (Tokens, erro
 		return Tokens{}, err
 	}
 	var p PKCE
-	err = k.Store.Get(signInKey, &p)
-	k.Store.Del(signInKey)
+	err = k.attempts().Get(signInKey, &p)
+	k.attempts().Del(signInKey)
 	if err != nil || p.State == "" || p.Verifier == "" ||
 		subtle.ConstantTimeCompare([]byte(p.State), []byte(cb.State)) != 1 {
 		return Tokens{}, ErrStateMismatch
@@ -182,10 +195,23 @@ func (k *Keeper) Refresh(ctx context.Context) (Tokens, error) {
 	return nt, k.set(nt)
 }
 
-// SignOut forgets the session and returns the hosted UI's logout address.
-func (k *Keeper) SignOut() string {
+// SignOut forgets the session in every window, revokes the refresh token
+// (Cognito's /logout alone leaves it valid) and returns the hosted UI's
+// logout address. Revoking is best effort: offline, the tokens are forgotten
+// all the same.
+func (k *Keeper) SignOut(ctx context.Context) string {
+	t := k.Current()
 	_ = k.set(Tokens{})
-	k.Store.Del(signInKey)
+	k.attempts().Del(signInKey)
+	if t.RefreshToken != "" && k.HTTP != nil {
+		form := url.Values{"token": {t.RefreshToken}, "client_id": {k.Config.ClientID}}
+		_, _ = k.HTTP.Do(ctx, fetch.Request{
+			Method: "POST",
+			URL:    k.Config.RevokeURL(),
+			Header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"},
+			Body:   []byte(form.Encode()),
+		})
+	}
 	return k.Config.LogoutURL()
 }
 

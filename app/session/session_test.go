@@ -295,7 +295,7 @@ func TestSignInAndRefresh(t *testing.T) {
 		t.Fatalf("refused refresh: %v", err)
 	}
 	var left Tokens
-	_ = store.Get(tokensKey, &left)
+	_ = store.Get(TokensKey, &left)
 	if left.AccessToken != "" {
 		t.Fatal("tokens left in session storage after the session ended")
 	}
@@ -303,16 +303,68 @@ func TestSignInAndRefresh(t *testing.T) {
 
 func TestSignOut(t *testing.T) {
 	store := storage.NewMemory()
-	_ = store.Set(tokensKey, Tokens{AccessToken: "a", ExpiresAt: time.Now().Add(time.Hour)})
+	_ = store.Set(TokensKey, Tokens{AccessToken: "a", ExpiresAt: time.Now().Add(time.Hour)})
 	k := &Keeper{Config: Config{AuthURL: "https://x.auth.eu-west-1.amazoncognito.com", ClientID: "c", LogoutURI: "https://app/"}, Store: store}
 	if k.Current().AccessToken != "a" {
 		t.Fatal("not loaded")
 	}
-	if u := k.SignOut(); !strings.HasPrefix(u, "https://x.auth.eu-west-1.amazoncognito.com/logout?") {
+	if u := k.SignOut(context.Background()); !strings.HasPrefix(u, "https://x.auth.eu-west-1.amazoncognito.com/logout?") {
 		t.Errorf("logout URL %s", u)
 	}
 	if k.Current().AccessToken != "" || store.Len() != 0 {
 		t.Errorf("session left after sign-out: %d keys", store.Len())
+	}
+}
+
+// Signing out revokes the refresh token (Cognito's /logout leaves it valid),
+// and forgets the session even when the revocation fails.
+func TestSignOutRevokesTheRefreshToken(t *testing.T) {
+	for _, status := range []int{200, 503} {
+		var mu sync.Mutex
+		var revoked []string
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/auth/oauth2/revoke" || r.Method != "POST" {
+				http.NotFound(w, r)
+				return
+			}
+			_ = r.ParseForm()
+			mu.Lock()
+			revoked = append(revoked, r.PostForm.Get("token")+"/"+r.PostForm.Get("client_id"))
+			mu.Unlock()
+			w.WriteHeader(status)
+		}))
+		store, tab := storage.NewMemory(), storage.NewMemory()
+		_ = store.Set(TokensKey, Tokens{AccessToken: "a", RefreshToken: "r", ExpiresAt: time.Now().Add(time.Hour)})
+		k := &Keeper{Config: Config{AuthURL: srv.URL + "/auth", ClientID: "c", LogoutURI: "https://app/"},
+			HTTP: fetch.NewClient(), Store: store, Attempts: tab}
+		k.SignOut(context.Background())
+		srv.Close()
+		if len(revoked) != 1 || revoked[0] != "r/c" {
+			t.Errorf("revocation endpoint answering %d saw %q, want one revocation of r by c", status, revoked)
+		}
+		if store.Len() != 0 || k.Current().AccessToken != "" {
+			t.Errorf("revocation answering %d: the session is still kept", status)
+		}
+	}
+}
+
+// The session is shared by the windows: one that refreshed or signed out is
+// seen by another keeper on the same store at once.
+func TestKeepersShareTheStore(t *testing.T) {
+	store := storage.NewMemory()
+	a := &Keeper{Store: store, Attempts: storage.NewMemory()}
+	b := &Keeper{Store: store, Attempts: storage.NewMemory()}
+	_ = store.Set(TokensKey, Tokens{AccessToken: "one", ExpiresAt: time.Now().Add(time.Hour)})
+	if a.Current().AccessToken != "one" || b.Current().AccessToken != "one" {
+		t.Fatal("the stored session is not read")
+	}
+	_ = store.Set(TokensKey, Tokens{AccessToken: "two", ExpiresAt: time.Now().Add(time.Hour)})
+	if b.Current().AccessToken != "two" {
+		t.Fatal("a refresh by another window is not seen")
+	}
+	a.SignOut(context.Background())
+	if b.Current().AccessToken != "" {
+		t.Fatal("a sign-out in another window is not seen")
 	}
 }
 
@@ -354,7 +406,7 @@ func TestRefreshTokenRotation(t *testing.T) {
 		}
 		// A reload reads the rotated one from session storage.
 		var stored Tokens
-		if err := store.Get(tokensKey, &stored); err != nil || stored.RefreshToken != want {
+		if err := store.Get(TokensKey, &stored); err != nil || stored.RefreshToken != want {
 			t.Fatalf("session storage holds %q (%v), want %q", stored.RefreshToken, err, want)
 		}
 	}
@@ -377,7 +429,7 @@ func TestThrottledRefreshKeepsTheSession(t *testing.T) {
 	store := storage.NewMemory()
 	old := Tokens{AccessToken: "old-access", RefreshToken: "refresh-1", Sub: "sub-1", Username: "alice",
 		IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
-	_ = store.Set(tokensKey, old)
+	_ = store.Set(TokensKey, old)
 	k := &Keeper{Config: Config{AuthURL: srv.URL + "/auth", ClientID: "postwall-local"}, HTTP: fetch.NewClient(), Store: store, Now: clock}
 	ctx := context.Background()
 
@@ -390,7 +442,7 @@ func TestThrottledRefreshKeepsTheSession(t *testing.T) {
 		t.Fatalf("throttled after expiry: %v, want an error that is not a sign-out", err)
 	}
 	var kept Tokens
-	_ = store.Get(tokensKey, &kept)
+	_ = store.Get(TokensKey, &kept)
 	if kept.RefreshToken != "refresh-1" {
 		t.Fatal("a throttled refresh forgot the session")
 	}

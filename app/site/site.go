@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -119,9 +120,15 @@ func newHandler(cfg Config, assets fs.FS) (*handler, error) {
 				Maskable: "/web/icon-512.png", // drawn full-bleed with its mark in the safe zone
 				SVG:      "/web/icon.svg",
 			},
-			Styles:    []string{"/web/postwall.css"},
-			Resources: versionedResources{version: version},
-			Version:   version,
+			Styles:  []string{"/web/postwall.css"},
+			Scripts: []string{"/web/boot.js"},
+			Domain:  hostOf(cfg.LogoutURI),
+			Image:   strings.TrimRight(cfg.LogoutURI, "/") + "/web/icon-512.png",
+			// The wasm arrives compressed: its Content-Length is not the
+			// bytes the loader counts, which took it past 100 %.
+			WasmContentLength: wasmLength(loaded),
+			Resources:         versionedResources{version: version},
+			Version:           version,
 			Env: map[string]string{
 				ui.EnvAPIURL:      cfg.APIURL,
 				ui.EnvWSURL:       cfg.WSURL,
@@ -184,6 +191,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	p := r.URL.Path
 	switch {
+	case p == "/robots.txt":
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		_, _ = io.WriteString(w, "User-agent: *\nAllow: /\n")
 	case strings.HasPrefix(p, "/"+h.version+"/web/"):
 		h.serveAsset(w, r, strings.TrimPrefix(p, "/"+h.version+"/web/"), true)
 	case strings.HasPrefix(p, "/web/"):
@@ -299,6 +310,22 @@ func ContentSecurityPolicy(cfg Config) string {
 		"form-action 'self'",
 		"frame-ancestors 'none'",
 	}, "; ")
+}
+
+// hostOf is the host of an absolute URL, for go-app's og: addresses.
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Host
+}
+
+func wasmLength(assets map[string]*asset) string {
+	if a, ok := assets["app.wasm"]; ok {
+		return strconv.Itoa(len(a.raw))
+	}
+	return ""
 }
 
 func origin(raw string) (string, error) {

@@ -10,7 +10,6 @@ import (
 // global handlers), so network calls never block the UI.
 const (
 	actionStart     = "postwall/start"
-	actionSignIn    = "postwall/signin"  // value: bool signup
 	actionSignOut   = "postwall/signout" //
 	actionCallback  = "postwall/callback"
 	actionSend      = "postwall/send"    // value: string text
@@ -22,6 +21,7 @@ const (
 	actionLoadOlderIfNear = "postwall/older-if-near"
 	actionRetry           = "postwall/retry"
 	actionWake            = "postwall/wake"
+	actionSessionChanged  = "postwall/session-changed" // another window signed in or out
 	actionDismiss         = "postwall/dismiss"
 	callbackErrState      = "postwall/callback-error"
 )
@@ -31,12 +31,14 @@ const (
 func Routes() {
 	app.Route("/", func() app.Composer { return newFeedPage() })
 	app.Route("/callback", func() app.Composer { return newCallbackPage() })
+	app.Route(signInPath, newSignInPage(false))
+	app.Route(signUpPath, newSignInPage(true))
 
 	app.Handle(actionStart, func(ctx app.Context, a app.Action) { appOf(ctx).Start(ctx) })
-	app.Handle(actionSignIn, handleSignIn)
 	app.Handle(actionSignOut, func(ctx app.Context, a app.Action) {
-		go_(appOf(ctx).SignOut())
+		go_(appOf(ctx).SignOut(ctx))
 	})
+	app.Handle(actionSessionChanged, func(ctx app.Context, a app.Action) { appOf(ctx).SessionChanged(ctx) })
 	app.Handle(actionCallback, handleCallback)
 	app.Handle(actionSend, func(ctx app.Context, a app.Action) {
 		if text, ok := a.Value.(string); ok {
@@ -65,16 +67,6 @@ func Routes() {
 	})
 	app.Handle(actionWake, func(ctx app.Context, a app.Action) { appOf(ctx).Wake() })
 	app.Handle(actionDismiss, func(ctx app.Context, a app.Action) { appOf(ctx).DismissNotice() })
-}
-
-func handleSignIn(ctx app.Context, a app.Action) {
-	signup, _ := a.Value.(bool)
-	u, err := appOf(ctx).SignIn(signup)
-	if err != nil {
-		app.Log("sign-in could not start:", err)
-		return
-	}
-	go_(u)
 }
 
 func handleCallback(ctx app.Context, a app.Action) {

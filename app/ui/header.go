@@ -17,7 +17,7 @@ func (h *header) Render() app.UI {
 	return app.Header().Class("pw-header").Body(
 		app.Div().Class("pw-header-inner").Body(
 			app.A().Class("pw-brand").Href("/").Body(
-				app.Img().Src("/web/icon.svg").Alt("").Width(28).Height(28),
+				app.Img().Src("/web/icon.svg").Alt("Postwall logo").Width(28).Height(28),
 				app.Span().Text("Postwall"),
 			),
 			app.Div().Class("pw-header-actions").Body(h.actions()...),
@@ -26,20 +26,21 @@ func (h *header) Render() app.UI {
 }
 
 func (h *header) actions() []app.UI {
-	if !h.Ready {
-		return nil // the box keeps its height; its content arrives with the wasm
-	}
 	var items []app.UI
-	if h.Installable {
-		items = append(items, app.Button().Class("pw-button pw-quiet").Type("button").
+	if h.Ready && h.Installable {
+		items = append(items, app.Button().Class("pw-button pw-quiet pw-install").Type("button").
 			Text("Install").OnClick(func(ctx app.Context, e app.Event) { ctx.ShowAppInstallPrompt() }))
 	}
-	if !h.SignedIn {
+	if !h.Ready || !h.SignedIn {
+		// Links, so they work before the wasm runs. Before it runs, a kept
+		// session hides them (boot.js marks the page) until the app knows.
+		class := ""
+		if !h.Ready {
+			class = " pw-when-signed-out"
+		}
 		return append(items,
-			app.Button().Class("pw-button pw-quiet").Type("button").Text("Create account").
-				OnClick(func(ctx app.Context, e app.Event) { ctx.NewActionWithValue(actionSignIn, true) }),
-			app.Button().Class("pw-button").Type("button").Text("Sign in").
-				OnClick(func(ctx app.Context, e app.Event) { ctx.NewActionWithValue(actionSignIn, false) }),
+			app.A().Class("pw-button pw-quiet pw-wide-only"+class).Href(signUpPath).Text("Create account"),
+			app.A().Class("pw-button"+class).Href(signInPath).Text("Sign in"),
 		)
 	}
 	return append(items,

@@ -5,6 +5,7 @@ import (
 
 	"github.com/maxence-charriere/go-app/v10/pkg/app"
 	"github.com/postwall/postwall/app/client"
+	"github.com/postwall/postwall/app/session"
 )
 
 // feedPage is "/": the wall.
@@ -15,9 +16,12 @@ type feedPage struct {
 	ready       bool // the wasm runs: until then the prerendered skeleton shows
 	updatable   bool
 	installable bool
+	offline     bool // the browser says it has no network
 	now         time.Time
 	stop        chan struct{}
 	release     func()
+	releaseNet  func()
+	storage     app.Func
 }
 
 func newFeedPage() *feedPage { return &feedPage{} }
@@ -34,6 +38,22 @@ func (p *feedPage) OnMount(ctx app.Context) {
 	p.release = onWindowEvents(ctx, []string{"online", "visibilitychange"}, func() {
 		ctx.NewAction(actionWake)
 	})
+	// The socket may not notice for a while that the network went: the
+	// browser's word is shown at once.
+	p.offline = browserOffline()
+	p.releaseNet = onWindowEvents(ctx, []string{"online", "offline"}, func() {
+		ctx.Dispatch(func(app.Context) { p.offline = browserOffline() })
+	})
+	// Another window signed in or out: the session is shared.
+	if app.IsClient {
+		p.storage = app.FuncOf(func(this app.Value, args []app.Value) any {
+			if k := args[0].Get("key"); !k.Truthy() || k.String() == session.TokensKey {
+				ctx.NewAction(actionSessionChanged)
+			}
+			return nil
+		})
+		app.Window().Call("addEventListener", "storage", p.storage)
+	}
 
 	// Relative times age: re-render them every half minute.
 	p.stop = make(chan struct{})
@@ -59,6 +79,17 @@ func (p *feedPage) OnDismount() {
 	if p.release != nil {
 		p.release()
 	}
+	if p.releaseNet != nil {
+		p.releaseNet()
+	}
+	if p.storage != nil {
+		app.Window().Call("removeEventListener", "storage", p.storage)
+		p.storage.Release()
+	}
+}
+
+func browserOffline() bool {
+	return app.IsClient && !app.Window().Get("navigator").Get("onLine").Bool()
 }
 
 func (p *feedPage) OnAppUpdate(ctx app.Context) { p.updatable = ctx.AppUpdateAvailable() }
@@ -67,6 +98,14 @@ func (p *feedPage) OnAppInstallChange(ctx app.Context) { p.installable = ctx.IsA
 
 func (p *feedPage) Render() app.UI {
 	v := p.view
+	if v.SignedIn && p.offline {
+		v.Status = "offline"
+	}
+	offline := v.SignedIn && v.Status == "offline"
+	if offline {
+		// One message for being offline: the banner says it all.
+		v.FeedError = ""
+	}
 	return shell(
 		&header{
 			Ready:       p.ready,
@@ -78,7 +117,7 @@ func (p *feedPage) Render() app.UI {
 		&banners{
 			Updatable: p.updatable,
 			Notice:    v.Notice,
-			Offline:   v.SignedIn && v.Status == "offline",
+			Offline:   offline,
 		},
 		p.content(v),
 	)
@@ -87,11 +126,12 @@ func (p *feedPage) Render() app.UI {
 func (p *feedPage) content(v client.View) app.UI {
 	switch {
 	case !p.ready:
-		return newSkeleton()
+		return newLanding()
 	case !v.SignedIn:
-		return newWelcome()
+		return newWelcome("")
 	}
 	return app.Div().Class("pw-wall").Body(
+		app.H1().Class("pw-visually-hidden").Text("The wall"),
 		&composer{
 			Error:       v.ComposeError,
 			RestoreText: v.RestoreText,
@@ -105,6 +145,7 @@ func (p *feedPage) content(v client.View) app.UI {
 			LoadingOlder: v.LoadingOlder,
 			HasOlder:     v.HasOlder,
 			Error:        v.FeedError,
+			Offline:      v.Status != "online",
 			Now:          p.now,
 		},
 	)

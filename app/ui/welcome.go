@@ -2,28 +2,31 @@ package ui
 
 import "github.com/maxence-charriere/go-app/v10/pkg/app"
 
-// welcome is what people who are not signed in see.
-func newWelcome() app.UI {
-	return app.Section().Class("pw-card pw-welcome").Body(
+// welcome is what people who are not signed in see. It is prerendered as it
+// is, links included, so the landing works before the wasm has loaded.
+func newWelcome(class string) app.UI {
+	return app.Section().Class("pw-card pw-welcome"+class).Body(
 		app.H1().Text("A wall everyone can write on"),
 		app.P().Text("Sign in to read the wall, post, and watch new posts arrive as they are written."),
 		app.Div().Class("pw-row").Body(
-			app.Button().Class("pw-button").Type("button").Text("Sign in").
-				OnClick(func(ctx app.Context, e app.Event) { ctx.NewActionWithValue(actionSignIn, false) }),
-			app.Button().Class("pw-button pw-quiet").Type("button").Text("Create account").
-				OnClick(func(ctx app.Context, e app.Event) { ctx.NewActionWithValue(actionSignIn, true) }),
+			app.A().Class("pw-button").Href(signInPath).Text("Sign in"),
+			app.A().Class("pw-button pw-quiet").Href(signUpPath).Text("Create account"),
 		),
 	)
 }
 
-// newSkeleton is the prerendered placeholder, the size of a composer and a few
-// posts, until the wasm knows who is here.
-func newSkeleton() app.UI {
-	return app.Div().Class("pw-wall").Aria("busy", "true").Body(
-		app.Div().Class("pw-card pw-skeleton pw-skeleton-composer"),
-		app.Div().Class("pw-card pw-skeleton"),
-		app.Div().Class("pw-card pw-skeleton"),
-		app.Div().Class("pw-card pw-skeleton"),
-		app.P().Class("pw-visually-hidden").Text("Loading…"),
+// newLanding is the prerendered "/": the welcome, and, for a kept session
+// (boot.js marks the page before it paints), a placeholder the size of a
+// composer and a few posts until the wasm shows the wall.
+func newLanding() app.UI {
+	return app.Div().Body(
+		newWelcome(" pw-when-signed-out"),
+		app.Div().Class("pw-wall pw-when-session").Aria("busy", "true").Body(
+			app.Div().Class("pw-card pw-skeleton pw-skeleton-composer"),
+			app.Div().Class("pw-card pw-skeleton"),
+			app.Div().Class("pw-card pw-skeleton"),
+			app.Div().Class("pw-card pw-skeleton"),
+			app.P().Class("pw-visually-hidden").Text("Loading…"),
+		),
 	)
 }
