@@ -25,6 +25,14 @@ type browser struct {
 
 func startBrowser(t testing.TB) *browser {
 	t.Helper()
+	b, _ := startBrowserIn(t, "")
+	return b
+}
+
+// startBrowserIn starts Chromium on the profile in dir ("" for a fresh one);
+// quit closes it, as a person quitting the browser would.
+func startBrowserIn(t testing.TB, dir string) (b *browser, quit func()) {
+	t.Helper()
 	needBrowser(t)
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath),
@@ -43,6 +51,9 @@ func startBrowser(t testing.TB) *browser {
 		chromedp.Flag("no-pings", true),
 		chromedp.WindowSize(1280, 800),
 	}
+	if dir != "" {
+		opts = append(opts, chromedp.UserDataDir(dir))
+	}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
 	if err := chromedp.Run(ctx); err != nil {
@@ -50,11 +61,35 @@ func startBrowser(t testing.TB) *browser {
 		cancelAlloc()
 		t.Fatalf("starting Chromium: %v", err)
 	}
-	t.Cleanup(func() {
+	var once sync.Once
+	quit = func() {
+		once.Do(func() {
+			// Closed as a person would, so the profile is written out.
+			_ = chromedp.Cancel(ctx)
+			cancel()
+			cancelAlloc() // waits for the browser to exit
+		})
+	}
+	t.Cleanup(quit)
+	return &browser{ctx: ctx}, quit
+}
+
+// tab opens a tab in the browser's own profile: tabs made so share storage,
+// and it stays on disk for the next start of the browser.
+func (b *browser) tab(t testing.TB) *page {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(b.ctx)
+	p := &page{t: t, ctx: ctx, cancel: cancel, confirm: true}
+	chromedp.ListenTarget(ctx, p.onEvent)
+	if err := chromedp.Run(ctx, chromedp.ActionFunc(func(ctx context.Context) error {
+		_, err := cdppage.AddScriptToEvaluateOnNewDocument(cspReporter).Do(ctx)
+		return err
+	})); err != nil {
 		cancel()
-		cancelAlloc()
-	})
-	return &browser{ctx: ctx}
+		t.Fatalf("opening a tab: %v", err)
+	}
+	t.Cleanup(cancel)
+	return p
 }
 
 // page is one tab in its own browser context, watched for errors.
@@ -268,9 +303,9 @@ func jsString(s string) string {
 func (p *page) signUp(base, username string) {
 	p.t.Helper()
 	p.run("opening the wall", chromedp.Navigate(base+"/"))
-	p.waitJS("the welcome", `!!document.querySelector('.pw-welcome button.pw-quiet')`)
+	p.waitJS("the welcome", `!!document.querySelector('.pw-welcome a[href="/signup"]')`)
 	p.run("going to sign-up",
-		chromedp.Click(`.pw-welcome button.pw-quiet`, chromedp.ByQuery),
+		chromedp.Click(`.pw-welcome a[href="/signup"]`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#username`, chromedp.ByQuery),
 		chromedp.SendKeys(`#username`, username, chromedp.ByQuery),
 		chromedp.SendKeys(`#email`, username+"@example.com", chromedp.ByQuery),

@@ -53,17 +53,18 @@ func TestWall(t *testing.T) {
 		if err := alice.eval(`document.querySelector('.pw-user').textContent`, &shown); err != nil || shown != "alice" {
 			t.Fatalf("the header shows %q (%v), want alice", shown, err)
 		}
-		// The session is the tab's: tokens in sessionStorage, none in localStorage.
+		// The session outlives the tab (localStorage); the sign-in in
+		// progress was the tab's and is gone.
 		tk := alice.tokens()
 		if tk.AccessToken == "" || tk.IDToken == "" || tk.RefreshToken == "" || tk.Username != "alice" {
-			t.Fatalf("session storage holds %+v", tk)
+			t.Fatalf("localStorage holds %+v", tk)
 		}
-		var local string
-		if err := alice.eval(`JSON.stringify(Object.assign({}, localStorage))`, &local); err != nil {
+		var tab string
+		if err := alice.eval(`JSON.stringify(Object.assign({}, sessionStorage))`, &tab); err != nil {
 			t.Fatal(err)
 		}
-		if strings.Contains(local, tk.AccessToken) || strings.Contains(local, tk.RefreshToken) {
-			t.Fatal("a token is in localStorage")
+		if strings.Contains(tab, tk.AccessToken) || strings.Contains(tab, tk.RefreshToken) || strings.Contains(tab, "postwall.signin") {
+			t.Fatalf("sessionStorage holds %s", tab)
 		}
 	})
 
@@ -151,7 +152,12 @@ func TestWall(t *testing.T) {
 			if done {
 				break
 			}
-			carol.waitJS("the button ready", `!document.getElementById('pw-older-sentinel').disabled`)
+			// The button stays enabled while loading (so it keeps the focus);
+			// aria-disabled says it is busy.
+			carol.waitJS("the button ready", `!document.getElementById('pw-older-sentinel') || document.getElementById('pw-older-sentinel').getAttribute('aria-disabled') !== 'true'`)
+			if err := carol.eval(`!document.getElementById('pw-older-sentinel')`, &done); err != nil || done {
+				break
+			}
 			n := len(carol.postTexts())
 			carol.run("pressing Load older posts", chromedp.Click(`#pw-older-sentinel`, chromedp.ByQuery))
 			carol.waitJS("older posts after the button", fmt.Sprintf(`document.querySelectorAll('.pw-list:not(.pw-pending) .pw-post').length > %d || !document.getElementById('pw-older-sentinel')`, n))
@@ -172,14 +178,51 @@ func TestWall(t *testing.T) {
 		}
 	})
 
+	step("new posts above the reading position wait behind a pill", func(t *testing.T) {
+		if !carolIn {
+			t.Skip("carol did not sign up")
+		}
+		// carol reads in the middle of the wall.
+		carol.run("scrolling to a post in the middle", chromedp.Evaluate(`(() => {
+			const li = document.querySelectorAll('.pw-list:not(.pw-pending) .pw-post')[20];
+			li.scrollIntoView({block: 'center'});
+			window.__reading = li.id;
+		})()`, nil))
+		var before, after readingPosition
+		if err := carol.eval(jsReadingPosition, &before); err != nil {
+			t.Fatal(err)
+		}
+		sendPosts(t, srv.base, alice.tokens().AccessToken, "new 1", "new 2", "new 3", "new 4", "new 5")
+		carol.waitJS("the pill for five posts", `(document.getElementById('pw-new-pill') || {}).textContent === '5 new posts'`)
+		if err := carol.eval(jsReadingPosition, &after); err != nil {
+			t.Fatal(err)
+		}
+		if after != before {
+			t.Fatalf("the reading position moved from %+v to %+v", before, after)
+		}
+		if slices.Contains(carol.postTexts(), "new 5") {
+			t.Fatal("the new posts were put above the reading position")
+		}
+		var polite string
+		if err := carol.eval(`document.getElementById('pw-new-pill').parentElement.getAttribute('aria-live')`, &polite); err != nil || polite != "polite" {
+			t.Fatalf("the pill is in a live region %q (%v), want polite", polite, err)
+		}
+		carol.run("pressing the pill", chromedp.Click(`#pw-new-pill`, chromedp.ByQuery))
+		carol.waitJS("the new posts on top", `!document.getElementById('pw-new-pill') && `+
+			`document.querySelector('.pw-list:not(.pw-pending) .pw-post .pw-text').textContent === 'new 5'`)
+		// At the top, new posts show at once.
+		sendPosts(t, srv.base, alice.tokens().AccessToken, "new 6")
+		carol.waitJS("a post at the top shown at once", hasPost("new 6")+` && !document.getElementById('pw-new-pill')`)
+	})
+
 	step("the page works at 360 px", func(t *testing.T) {
 		if !carolIn {
 			t.Skip("carol did not sign up")
 		}
+		carol.run("to the top", chromedp.Evaluate(`window.scrollTo(0, 0)`, nil))
 		long := strings.Repeat("unbroken", 40)
 		alice.post(long)
 		carol.waitJS("the long post", hasPost(long))
-		carol.run("to the top", chromedp.Evaluate(`window.scrollTo(0, 0)`, nil))
 		var width int
 		if err := carol.eval(`Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)`, &width); err != nil {
 			t.Fatal(err)
@@ -196,29 +239,45 @@ func TestWall(t *testing.T) {
 		alice.waitJS("carol's post", hasPost("Sent from a phone"))
 	})
 
-	step("delete own post with confirmation", func(t *testing.T) {
-		const text = "Hello from alice ✓"
+	step("delete the post meant, with Undo", func(t *testing.T) {
+		const text = "Delete me, not the next one"
 		target := postSelector(text)
+		alice.run("to the top", chromedp.Evaluate(`window.scrollTo(0, 0)`, nil))
+		alice.post(text)
+		bob.waitJS("alice's post", hasPost(text))
 		var mine bool
 		if err := bob.eval(`!!(`+target+`).querySelector('.pw-delete')`, &mine); err != nil || mine {
 			t.Fatalf("bob is offered to delete alice's post (%v)", err)
 		}
-		// Declined: nothing happens. A later post round-trips through the
-		// same socket, so a delete sent before it would be seen by then.
-		alice.setConfirm(false)
-		alice.run("declining", chromedp.Evaluate(`(`+target+`).querySelector('.pw-delete').click()`, nil))
-		alice.post("after declining")
-		bob.waitJS("the later post", hasPost("after declining"))
-		if !slices.Contains(bob.postTexts(), text) || !slices.Contains(alice.postTexts(), text) {
-			t.Fatal("a declined delete deleted the post")
+		alice.run("focusing the Delete button", chromedp.Evaluate(`(`+target+`).querySelector('.pw-delete').focus({preventScroll: true})`, nil))
+		// A post arrives while the button has focus: the focus stays on this
+		// post's button, and Enter deletes this post, not the new one.
+		bob.post("arrives while a Delete button has focus")
+		alice.waitJS("the new post", hasPost("arrives while a Delete button has focus"))
+		var focused string
+		if err := alice.eval(`document.activeElement.closest('.pw-post').querySelector('.pw-text').textContent`, &focused); err != nil || focused != text {
+			t.Fatalf("the focus is in the post %q (%v), want %q", focused, err, text)
 		}
-		alice.setConfirm(true)
+		alice.run("pressing Enter", chromedp.KeyEvent("\r"))
+		alice.waitJS("the Undo offer naming the post", `(`+target+`).querySelector('.pw-undo-text').textContent.includes('Delete me, not') && `+
+			`document.activeElement.dataset.action === 'undo'`)
+		alice.run("pressing Undo", chromedp.KeyEvent("\r"))
+		alice.waitJS("the post back, with the focus on it", `!(`+target+`).classList.contains('pw-post-undo') && document.activeElement === (`+target+`)`)
+		// Well past the Undo time, the post is still there for both.
+		alice.waitJS("the undo time passed", `(window.__t0 = window.__t0 || performance.now()) && performance.now() - window.__t0 > 7000`)
+		alice.post("after the undo")
+		bob.waitJS("the later post", hasPost("after the undo"))
+		if !slices.Contains(bob.postTexts(), text) || !slices.Contains(alice.postTexts(), text) {
+			t.Fatal("an undone delete deleted the post")
+		}
 		alice.run("deleting", chromedp.Evaluate(`(`+target+`).querySelector('.pw-delete').click()`, nil))
 		alice.waitJS("the post gone for alice", `!(`+target+`)`)
 		bob.waitJS("the post gone for bob, live", `!(`+target+`)`)
-		d := alice.dialogsSeen()
-		if len(d) != 2 || !strings.Contains(d[0], "confirm") || !strings.Contains(d[1], "Delete this post") {
-			t.Fatalf("dialogs %q, want two delete confirmations", d)
+		if !slices.Contains(bob.postTexts(), "arrives while a Delete button has focus") {
+			t.Fatal("the wrong post was deleted")
+		}
+		if d := alice.dialogsSeen(); len(d) != 0 {
+			t.Fatalf("dialogs %q: Undo replaces them", d)
 		}
 	})
 
@@ -233,7 +292,7 @@ func TestWall(t *testing.T) {
 			t.Fatalf("the forged callback left something in storage (%v)", err)
 		}
 		dave.run("back to the wall", chromedp.Click(`.pw-welcome a`, chromedp.ByQuery))
-		dave.waitJS("the welcome, signed out", `!!document.querySelector('.pw-welcome button') && !document.querySelector('.pw-user')`)
+		dave.waitJS("the welcome, signed out", `!!document.querySelector('.pw-welcome a[href="/signin"]') && !document.querySelector('.pw-user')`)
 		dave.checkClean()
 	})
 }
@@ -242,6 +301,15 @@ func TestWall(t *testing.T) {
 const layoutShiftProbe = `window.__shift = 0;
 new PerformanceObserver(l => { for (const e of l.getEntries()) if (!e.hadRecentInput) window.__shift += e.value; })
   .observe({type: 'layout-shift', buffered: true});`
+
+// readingPosition is where the reader is: the scroll offset and the top of
+// the post they were reading (window.__reading).
+type readingPosition struct {
+	ScrollY float64 `json:"scrollY"`
+	Top     float64 `json:"top"`
+}
+
+const jsReadingPosition = `({scrollY: Math.round(window.scrollY), top: Math.round(document.getElementById(window.__reading).getBoundingClientRect().top)})`
 
 // ctrlModifier is Ctrl for chromedp.KeyModifiers.
 const ctrlModifier = 2
@@ -267,7 +335,7 @@ func (p *page) setConfirm(accept bool) {
 	p.confirm = accept
 }
 
-// storedTokens is what the app keeps in sessionStorage.
+// storedTokens is what the app keeps in localStorage.
 type storedTokens struct {
 	AccessToken  string `json:"accessToken"`
 	IDToken      string `json:"idToken"`
@@ -278,7 +346,7 @@ type storedTokens struct {
 func (p *page) tokens() storedTokens {
 	p.t.Helper()
 	var raw string
-	if err := p.eval(`sessionStorage.getItem('postwall.tokens') || ''`, &raw); err != nil {
+	if err := p.eval(`localStorage.getItem('postwall.tokens') || ''`, &raw); err != nil {
 		p.t.Fatal(err)
 	}
 	var tk storedTokens

@@ -6,13 +6,19 @@ import (
 	"unicode/utf8"
 
 	"github.com/maxence-charriere/go-app/v10/pkg/app"
+	"github.com/postwall/postwall/app/client"
 	"github.com/postwall/postwall/backend/wall"
 )
 
 const composeID = "pw-compose-text"
 
-// composer writes posts: a live count to the limit, send by button or
-// Ctrl/Cmd+Enter, and the server's refusal shown in place.
+// nearLimit: the count is announced to screen readers only this close to the
+// limit; every keystroke's count would drown what people type.
+const nearLimit = 50
+
+// composer writes posts: a count to the limit, send by button or
+// Ctrl/Cmd+Enter, the server's refusal shown in place, and the draft kept
+// across reloads.
 type composer struct {
 	app.Compo
 
@@ -22,6 +28,14 @@ type composer struct {
 
 	text     string
 	restored string
+}
+
+func (c *composer) OnMount(ctx app.Context) {
+	var draft string
+	if err := ctx.LocalStorage().Get(client.DraftKey, &draft); err == nil && draft != "" {
+		ctx.Defer(func(app.Context) { c.setText(draft) })
+		c.text = draft
+	}
 }
 
 func (c *composer) OnUpdate(ctx app.Context) {
@@ -40,12 +54,57 @@ func (c *composer) setText(s string) {
 	}
 }
 
+// textCount is what the counter says of text: the characters people see
+// (grapheme clusters) and how many of them do not fit in the server's limit,
+// which counts code points.
+func textCount(text string) (seen, over int) {
+	clusters := graphemes(text)
+	runes := 0
+	for i, g := range clusters {
+		runes += utf8.RuneCountInString(g)
+		if runes > wall.MaxTextLength {
+			return len(clusters), len(clusters) - i
+		}
+	}
+	return len(clusters), 0
+}
+
+// graphemes splits s into what people see as characters, with the browser's
+// Intl.Segmenter; elsewhere (and in old browsers) a code point is one.
+func graphemes(s string) []string {
+	if app.IsClient {
+		if seg := app.Window().Get("Intl").Get("Segmenter"); seg.Truthy() {
+			pick := app.FuncOf(func(this app.Value, args []app.Value) any {
+				return args[0].Get("segment")
+			})
+			defer pick.Release()
+			parts := app.Window().Get("Array").Call("from", seg.New().Call("segment", s), pick)
+			out := make([]string, parts.Length())
+			for i := range out {
+				out[i] = parts.Index(i).String()
+			}
+			return out
+		}
+	}
+	out := make([]string, 0, len(s))
+	for _, r := range s {
+		out = append(out, string(r))
+	}
+	return out
+}
+
 func (c *composer) Render() app.UI {
-	n := utf8.RuneCountInString(strings.TrimSpace(c.text))
-	over := n > wall.MaxTextLength
+	text := strings.TrimSpace(c.text)
+	n, overBy := textCount(text)
+	over := overBy > 0
 	countClass := "pw-count"
 	if over {
 		countClass += " pw-count-over"
+	}
+	left := wall.MaxTextLength - utf8.RuneCountInString(text)
+	announce := ""
+	if left <= nearLimit && !over {
+		announce = strconv.Itoa(left) + " characters left"
 	}
 	return app.Form().Class("pw-card pw-composer").OnSubmit(c.onSubmit).Body(
 		app.Label().For(composeID).Class("pw-label").Text("Write a post"),
@@ -54,30 +113,44 @@ func (c *composer) Render() app.UI {
 			Class("pw-textarea").
 			Name("text").
 			Rows(3).
+			Dir("auto").
 			Placeholder("What is on your mind?").
 			Aria("describedby", "pw-compose-count pw-compose-error").
 			Aria("invalid", strconv.FormatBool(over || c.Error != "")).
 			OnInput(c.onInput).
 			OnKeyDown(c.onKeyDown),
 		app.Div().Class("pw-composer-foot").Body(
-			app.Span().ID("pw-compose-count").Class(countClass).Aria("live", "polite").
+			app.Span().ID("pw-compose-count").Class(countClass).
 				Text(strconv.Itoa(n)+" / "+strconv.Itoa(wall.MaxTextLength)),
+			app.Span().Class("pw-visually-hidden").Aria("live", "polite").Text(announce),
 			app.Span().Class("pw-hint").Text("Ctrl+Enter to send"),
 			app.Button().Class("pw-button").Type("submit").Disabled(n == 0 || over).Text("Post"),
 		),
-		app.P().ID("pw-compose-error").Class("pw-error").Role("alert").Text(c.errorText(over, n)),
+		app.P().ID("pw-compose-error").Class("pw-error").Role("alert").Text(c.errorText(overBy)),
 	)
 }
 
-func (c *composer) errorText(over bool, n int) string {
-	if over {
-		return "That is " + strconv.Itoa(n-wall.MaxTextLength) + " characters too long."
+func (c *composer) errorText(overBy int) string {
+	switch {
+	case overBy == 1:
+		return "That is 1 character too long."
+	case overBy > 1:
+		return "That is " + strconv.Itoa(overBy) + " characters too long."
 	}
 	return c.Error
 }
 
 func (c *composer) onInput(ctx app.Context, e app.Event) {
 	c.text = ctx.JSSrc().Get("value").String()
+	c.saveDraft(ctx)
+}
+
+func (c *composer) saveDraft(ctx app.Context) {
+	if strings.TrimSpace(c.text) == "" {
+		ctx.LocalStorage().Del(client.DraftKey)
+		return
+	}
+	_ = ctx.LocalStorage().Set(client.DraftKey, c.text) // a full storage only costs the draft
 }
 
 func (c *composer) onKeyDown(ctx app.Context, e app.Event) {
@@ -94,11 +167,19 @@ func (c *composer) onSubmit(ctx app.Context, e app.Event) {
 
 func (c *composer) submit(ctx app.Context) {
 	text := strings.TrimSpace(c.text)
-	if n := utf8.RuneCountInString(text); n == 0 || n > wall.MaxTextLength {
+	if n, over := textCount(text); n == 0 || over > 0 {
 		return
 	}
 	// The outbox keeps it from here on: the field can be cleared at once.
 	ctx.NewActionWithValue(actionSend, text)
 	c.restored = ""
 	c.setText("")
+	c.saveDraft(ctx)
+	// The Post button is disabled now the field is empty, which would drop
+	// the focus to the body: the field takes it, for the next post.
+	if app.IsClient {
+		if el := app.Window().GetElementByID(composeID); el.Truthy() {
+			el.Call("focus")
+		}
+	}
 }

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/maxence-charriere/go-app/v10/pkg/app"
@@ -9,7 +10,10 @@ import (
 	"github.com/postwall/postwall/backend/wall"
 )
 
-const olderSentinelID = "pw-older-sentinel"
+const (
+	olderSentinelID = "pw-older-sentinel"
+	feedEndID       = "pw-feed-end-note"
+)
 
 // olderMargin is how close (in CSS pixels) the end of the list comes to the
 // viewport before older posts load.
@@ -39,8 +43,10 @@ type feedList struct {
 	LoadingOlder bool
 	HasOlder     bool
 	Error        string
+	Offline      bool // not connected: queued posts wait rather than send
 	Now          time.Time
 
+	hadOlder bool
 	observer app.Value
 	callback app.Func
 }
@@ -66,7 +72,20 @@ func (l *feedList) OnMount(ctx app.Context) {
 }
 
 func (l *feedList) OnUpdate(ctx app.Context) {
-	ctx.Defer(func(app.Context) { l.observe() })
+	hadOlder := l.hadOlder
+	l.hadOlder = l.HasOlder
+	ctx.Defer(func(app.Context) {
+		l.observe()
+		// The last older page replaced the button with the end note: the
+		// focus it had stays at the end of the list.
+		if hadOlder && !l.HasOlder && app.IsClient {
+			if a := app.Window().Get("document").Get("activeElement"); !a.Truthy() || a.Get("tagName").String() == "BODY" {
+				if el := app.Window().GetElementByID(feedEndID); el.Truthy() {
+					el.Call("focus", map[string]any{"preventScroll": true})
+				}
+			}
+		}
+	})
 }
 
 // observe watches the sentinel; it is re-created when the list changes.
@@ -101,7 +120,7 @@ func (l *feedList) Render() app.UI {
 		app.If(len(l.Pending) > 0, func() app.UI {
 			return app.Ul().Class("pw-list pw-pending").Aria("label", "Waiting to be sent").Body(
 				app.Range(l.Pending).Slice(func(i int) app.UI {
-					return &pendingItem{Pending: l.Pending[i], Me: l.Me}
+					return &pendingItem{Pending: l.Pending[i], Me: l.Me, Offline: l.Offline}
 				}),
 			)
 		}),
@@ -110,27 +129,17 @@ func (l *feedList) Render() app.UI {
 		}).ElseIf(len(l.Posts) == 0 && l.Error == "", func() app.UI {
 			return app.P().Class("pw-card pw-muted").Text("No posts yet. Write the first one!")
 		}),
-		app.Ul().Class("pw-list").Body(
-			app.Range(l.Posts).Slice(func(i int) app.UI {
-				p := l.Posts[i]
-				return &postItem{
-					ID:        p.ID,
-					Author:    p.Author,
-					Text:      p.Text,
-					CreatedAt: p.CreatedAt,
-					Mine:      p.Author == l.Me,
-					Now:       l.Now,
-				}
-			}),
-		),
+		&postList{Posts: l.Posts, Me: l.Me, Now: l.Now},
 		app.Div().Class("pw-feed-end").Body(
 			app.If(l.HasOlder, func() app.UI {
+				// Not disabled while loading: a disabled button drops the
+				// keyboard focus to the body.
 				return app.Button().ID(olderSentinelID).Class("pw-button pw-quiet").Type("button").
-					Disabled(l.LoadingOlder).
+					Aria("disabled", strconv.FormatBool(l.LoadingOlder)).
 					Text(loadOlderLabel(l.LoadingOlder)).
 					OnClick(func(ctx app.Context, e app.Event) { ctx.NewAction(actionLoadOlder) })
 			}).ElseIf(len(l.Posts) > 0, func() app.UI {
-				return app.P().Class("pw-muted").Text("You have reached the first post.")
+				return app.P().ID(feedEndID).Class("pw-muted").TabIndex(-1).Text("You have reached the first post.")
 			}),
 		),
 	)

@@ -8,57 +8,25 @@ import (
 	"github.com/postwall/postwall/backend/wall"
 )
 
-// postItem is one post. Its text is always a text node: whatever people
-// write is shown, never interpreted.
-type postItem struct {
-	app.Compo
-
-	ID        string
-	Author    string
-	Text      string
-	CreatedAt time.Time
-	Mine      bool
-	Now       time.Time
-}
-
-func (p *postItem) Render() app.UI {
-	return app.Li().Class("pw-card pw-post").ID("post-"+p.ID).Body(
-		app.Div().Class("pw-post-head").Body(
-			app.Span().Class("pw-author").Text(p.Author),
-			app.Time().Class("pw-time").
-				DateTime(wall.FormatTime(p.CreatedAt)).
-				Title(exactTime(p.CreatedAt)).
-				Text(RelativeTime(p.CreatedAt, p.Now)),
-			app.If(p.Mine, func() app.UI {
-				return app.Button().Class("pw-button pw-quiet pw-delete").Type("button").
-					Aria("label", "Delete your post from "+exactTime(p.CreatedAt)).
-					Text("Delete").
-					OnClick(p.onDelete)
-			}),
-		),
-		app.P().Class("pw-text").Text(p.Text),
-	)
-}
-
-func (p *postItem) onDelete(ctx app.Context, e app.Event) {
-	if !app.Window().Call("confirm", "Delete this post? This cannot be undone.").Bool() {
-		return
-	}
-	ctx.NewActionWithValue(actionDelete, p.ID)
-}
-
 // pendingItem is a post waiting in the outbox.
 type pendingItem struct {
 	app.Compo
 
 	Pending live.Pending
 	Me      string
+	Offline bool
 }
 
 func (p *pendingItem) Render() app.UI {
 	status := "Sending…"
-	if p.Pending.Message != "" {
-		status = p.Pending.Message + " It will be sent again."
+	switch {
+	case p.Offline:
+		status = "Waiting for the connection"
+	case p.Pending.Code == wall.ERATELIMITED:
+		// The server's words ask people to try again; the outbox does it.
+		status = "Posting too fast: it is sent again by itself in a few seconds."
+	case p.Pending.Message != "":
+		status = p.Pending.Message
 	}
 	return app.Li().Class("pw-card pw-post pw-post-pending").Aria("busy", "true").Body(
 		app.Div().Class("pw-post-head").Body(
@@ -71,7 +39,7 @@ func (p *pendingItem) Render() app.UI {
 					}
 				}),
 		),
-		app.P().Class("pw-text").Text(p.Pending.Text),
+		app.P().Class("pw-text").Dir("auto").Text(p.Pending.Text),
 	)
 }
 

@@ -1,0 +1,401 @@
+package ui
+
+import (
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/maxence-charriere/go-app/v10/pkg/app"
+	"github.com/postwall/postwall/backend/wall"
+)
+
+const (
+	postListID   = "pw-posts"
+	listStatusID = "pw-list-status"
+	// undoFor is how long a delete can be taken back before it is sent.
+	undoFor = 5 * time.Second
+	// deleteGiveUp: a delete that the server has not answered by then shows
+	// the post again (the refusal, if any, is in the notice).
+	deleteGiveUp = 15 * time.Second
+)
+
+// Long posts are clamped, with "Show more": more lines or characters than
+// these (a post of 499 newlines would be 6,000 px tall).
+const (
+	clampLines = 12
+	clampRunes = 700
+)
+
+// postList shows the posts, keyed by post id. go-app matches a list's items
+// by position, so a post arriving on top rewrote every item in place and a
+// focused Delete button came to belong to another post. Here each post keeps
+// its own node (and the focus in it) for as long as it is shown: new nodes are
+// only inserted and gone ones removed, never moved or reused.
+//
+// New posts above the reading position wait behind an "N new posts" pill
+// instead of pushing the page down; at the top of the list they show at once.
+type postList struct {
+	app.Compo
+
+	Posts []wall.Post
+	Me    string
+	Now   time.Time
+
+	nodes   map[string]*postNode
+	held    int  // posts waiting behind the pill
+	reveal  bool // show the held posts at the next reconcile
+	clicks  app.Func
+	scrolls app.Func
+}
+
+// postNode is one post's element and what was last written into it.
+type postNode struct {
+	post    wall.Post
+	li      app.Value
+	time    app.Value
+	timeTxt string
+	state   int // postShown, postUndo or postDeleting
+	gen     int // counts delete attempts, so a stale timer does nothing
+}
+
+const (
+	postShown = iota
+	postUndo
+	postDeleting
+)
+
+func (l *postList) Render() app.UI {
+	return app.Div().Class("pw-posts").Body(
+		// The region exists before the pill does, so its text is announced.
+		app.Div().Class("pw-new-region").Aria("live", "polite").Body(
+			app.If(l.held > 0, func() app.UI {
+				return app.Button().ID("pw-new-pill").Class("pw-button pw-new-pill").Type("button").
+					Text(newPostsLabel(l.held)).
+					OnClick(func(ctx app.Context, e app.Event) {
+						l.reveal = true
+						l.reconcile(ctx)
+					})
+			}),
+		),
+		app.P().ID(listStatusID).Class("pw-visually-hidden").Aria("live", "polite"),
+		app.Ul().ID(postListID).Class("pw-list"),
+	)
+}
+
+func newPostsLabel(n int) string {
+	if n == 1 {
+		return "1 new post"
+	}
+	return strconv.Itoa(n) + " new posts"
+}
+
+func (l *postList) OnMount(ctx app.Context) {
+	l.nodes = map[string]*postNode{}
+	if !app.IsClient {
+		return
+	}
+	// One listener for every button in the list.
+	l.clicks = app.FuncOf(func(this app.Value, args []app.Value) any {
+		btn := args[0].Get("target").Call("closest", "button[data-action]")
+		if !btn.Truthy() {
+			return nil
+		}
+		action := btn.Call("getAttribute", "data-action").String()
+		id := btn.Call("closest", "li").Call("getAttribute", "data-id").String()
+		ctx.Dispatch(func(ctx app.Context) { l.onButton(ctx, action, id) })
+		return nil
+	})
+	l.scrolls = app.FuncOf(func(this app.Value, args []app.Value) any {
+		if app.Window().Get("scrollY").Float() < 400 {
+			ctx.Dispatch(func(ctx app.Context) {
+				if l.held > 0 && l.atTop() {
+					l.reconcile(ctx)
+				}
+			})
+		}
+		return nil
+	})
+	ctx.Defer(func(ctx app.Context) {
+		if ul := l.ul(); ul.Truthy() {
+			ul.Call("addEventListener", "click", l.clicks)
+		}
+		app.Window().Call("addEventListener", "scroll", l.scrolls, map[string]any{"passive": true})
+		l.reconcile(ctx)
+	})
+}
+
+func (l *postList) OnUpdate(ctx app.Context) {
+	ctx.Defer(l.reconcile)
+}
+
+func (l *postList) OnDismount() {
+	if l.scrolls != nil {
+		app.Window().Call("removeEventListener", "scroll", l.scrolls)
+		l.scrolls.Release()
+	}
+	if l.clicks != nil {
+		l.clicks.Release()
+	}
+	l.nodes = nil
+}
+
+func (l *postList) ul() app.Value { return app.Window().GetElementByID(postListID) }
+
+// atTop reports whether the top of the list is in view below the header: new
+// posts inserted there push nothing the reader is in the middle of.
+func (l *postList) atTop() bool {
+	ul := l.ul()
+	if !ul.Truthy() {
+		return true
+	}
+	headerBottom := 0.0
+	if h := app.Window().Get("document").Call("querySelector", ".pw-header"); h.Truthy() {
+		headerBottom = h.Call("getBoundingClientRect").Get("bottom").Float()
+	}
+	return ul.Call("getBoundingClientRect").Get("top").Float() >= headerBottom-1
+}
+
+// reconcile brings the list's nodes in line with l.Posts.
+func (l *postList) reconcile(ctx app.Context) {
+	ul := l.ul()
+	if !app.IsClient || !ul.Truthy() || l.nodes == nil {
+		return
+	}
+	doc := app.Window().Get("document")
+	active := doc.Get("activeElement")
+
+	present := make(map[string]bool, len(l.Posts))
+	for _, p := range l.Posts {
+		present[p.ID] = true
+	}
+	// Removed posts go; focus inside one moves to the post that took its place.
+	var lostFocus bool
+	var lostAt string
+	for id, n := range l.nodes {
+		if present[id] {
+			continue
+		}
+		if active.Truthy() && n.li.Call("contains", active).Bool() {
+			lostFocus, lostAt = true, id
+		}
+		n.li.Call("remove")
+		delete(l.nodes, id)
+	}
+
+	// Posts newer than the newest shown wait while the reader is further down.
+	newestShown := ""
+	for _, p := range l.Posts {
+		if l.nodes[p.ID] != nil {
+			newestShown = p.ID
+			break
+		}
+	}
+	hold := newestShown != "" && !l.reveal && !l.atTop()
+	held := 0
+	show := l.Posts
+	if hold {
+		for held < len(l.Posts) && l.Posts[held].ID > newestShown {
+			held++
+		}
+		show = l.Posts[held:]
+	}
+	revealed := l.reveal && l.held > 0
+	l.reveal = false
+
+	// Insert from the oldest up: each new node goes before the next older one,
+	// which is already in place. Existing nodes never move.
+	var ref app.Value = app.Null()
+	var focusAfterLoss app.Value
+	for i := len(show) - 1; i >= 0; i-- {
+		p := show[i]
+		n := l.nodes[p.ID]
+		if n == nil {
+			n = l.newNode(p)
+			l.nodes[p.ID] = n
+			ul.Call("insertBefore", n.li, ref)
+		}
+		if txt := RelativeTime(p.CreatedAt, l.Now); txt != n.timeTxt {
+			n.timeTxt = txt
+			n.time.Set("textContent", txt)
+		}
+		if lostFocus && p.ID < lostAt && focusAfterLoss == nil {
+			focusAfterLoss = n.li // the next older post
+		}
+		ref = n.li
+	}
+	if lostFocus {
+		if focusAfterLoss == nil && len(show) > 0 {
+			focusAfterLoss = l.nodes[show[len(show)-1].ID].li
+		}
+		if focusAfterLoss != nil {
+			focusAfterLoss.Call("focus", map[string]any{"preventScroll": true})
+		}
+	}
+	if revealed && len(show) > 0 {
+		// The reader asked for the new posts: take them to the newest.
+		first := l.nodes[show[0].ID].li
+		first.Call("focus", map[string]any{"preventScroll": true})
+		ul.Call("scrollIntoView", map[string]any{"block": "start"})
+		app.Window().Call("scrollBy", 0, -l.headerHeight())
+	}
+	if held != l.held {
+		l.held = held
+		ctx.Update()
+	}
+}
+
+func (l *postList) headerHeight() float64 {
+	if h := app.Window().Get("document").Call("querySelector", ".pw-header"); h.Truthy() {
+		return h.Call("getBoundingClientRect").Get("height").Float() + 12
+	}
+	return 0
+}
+
+func element(tag, class string) app.Value {
+	e := app.Window().Get("document").Call("createElement", tag)
+	if class != "" {
+		e.Set("className", class)
+	}
+	return e
+}
+
+// newNode builds one post's element. Every text people wrote goes in as a
+// text node (textContent): it is shown, never interpreted.
+func (l *postList) newNode(p wall.Post) *postNode {
+	li := element("li", "pw-card pw-post")
+	li.Set("id", "post-"+p.ID)
+	li.Call("setAttribute", "data-id", p.ID)
+	li.Set("tabIndex", -1) // focus goes here when its neighbour is deleted
+
+	head := element("div", "pw-post-head")
+	author := element("span", "pw-author")
+	author.Set("dir", "auto")
+	author.Set("textContent", p.Author)
+	head.Call("append", author)
+	tm := element("time", "pw-time")
+	tm.Call("setAttribute", "datetime", wall.FormatTime(p.CreatedAt))
+	tm.Set("title", exactTime(p.CreatedAt))
+	head.Call("append", tm)
+	if p.Author == l.Me {
+		btn := element("button", "pw-button pw-quiet pw-delete")
+		btn.Set("type", "button")
+		btn.Call("setAttribute", "data-action", "delete")
+		btn.Call("setAttribute", "aria-label", "Delete your post “"+excerpt(p.Text)+"”")
+		btn.Set("textContent", "Delete")
+		head.Call("append", btn)
+	}
+	li.Call("append", head)
+
+	text := element("p", "pw-text")
+	text.Set("id", "post-text-"+p.ID)
+	text.Set("dir", "auto")
+	text.Set("textContent", p.Text)
+	li.Call("append", text)
+	if isLong(p.Text) {
+		text.Get("classList").Call("add", "pw-clamped")
+		more := element("button", "pw-more")
+		more.Set("type", "button")
+		more.Call("setAttribute", "data-action", "more")
+		more.Call("setAttribute", "aria-expanded", "false")
+		more.Call("setAttribute", "aria-controls", "post-text-"+p.ID)
+		more.Set("textContent", "Show more")
+		li.Call("append", more)
+	}
+
+	undo := element("div", "pw-undo")
+	msg := element("span", "pw-undo-text")
+	undo.Call("append", msg)
+	ub := element("button", "pw-button pw-quiet")
+	ub.Set("type", "button")
+	ub.Call("setAttribute", "data-action", "undo")
+	ub.Call("setAttribute", "aria-label", "Undo: keep your post “"+excerpt(p.Text)+"”")
+	ub.Set("textContent", "Undo")
+	undo.Call("append", ub)
+	li.Call("append", undo)
+	return &postNode{post: p, li: li, time: tm}
+}
+
+func isLong(s string) bool {
+	return strings.Count(s, "\n") >= clampLines || utf8.RuneCountInString(s) > clampRunes
+}
+
+// excerpt is the start of a post, to name it in labels and messages.
+func excerpt(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	const max = 40
+	if utf8.RuneCountInString(s) <= max {
+		return s
+	}
+	r := []rune(s)
+	return strings.TrimSpace(string(r[:max])) + "…"
+}
+
+func (l *postList) onButton(ctx app.Context, action, id string) {
+	n := l.nodes[id]
+	if n == nil {
+		return
+	}
+	switch action {
+	case "more":
+		text := n.li.Call("querySelector", ".pw-text")
+		btn := n.li.Call("querySelector", ".pw-more")
+		expanded := text.Get("classList").Call("toggle", "pw-clamped").Bool() == false
+		btn.Call("setAttribute", "aria-expanded", strconv.FormatBool(expanded))
+		if expanded {
+			btn.Set("textContent", "Show less")
+		} else {
+			btn.Set("textContent", "Show more")
+		}
+	case "delete":
+		if n.state != postShown {
+			return
+		}
+		n.state = postUndo
+		n.gen++
+		gen := n.gen
+		n.li.Get("classList").Call("add", "pw-post-undo")
+		name := "your post “" + excerpt(n.post.Text) + "”"
+		n.li.Call("querySelector", ".pw-undo-text").Set("textContent", "Deleting "+name+"…")
+		l.say("Deleting " + name + " in a few seconds. Press Undo to keep it.")
+		n.li.Call("querySelector", "button[data-action=undo]").Call("focus")
+		ctx.After(undoFor, func(ctx app.Context) {
+			if n.state != postUndo || n.gen != gen || l.nodes[id] != n {
+				return
+			}
+			n.state = postDeleting
+			if n.li.Call("contains", app.Window().Get("document").Get("activeElement")).Bool() {
+				n.li.Call("focus", map[string]any{"preventScroll": true})
+			}
+			n.li.Get("classList").Call("add", "pw-post-deleting")
+			ctx.NewActionWithValue(actionDelete, id)
+			ctx.After(deleteGiveUp, func(ctx app.Context) {
+				if n.state == postDeleting && n.gen == gen && l.nodes[id] == n {
+					l.restore(n)
+				}
+			})
+		})
+	case "undo":
+		if n.state != postUndo {
+			return
+		}
+		l.restore(n)
+		l.say("Your post “" + excerpt(n.post.Text) + "” is kept.")
+		// The post itself takes the focus, not its Delete button: a repeated
+		// key would otherwise start the delete again.
+		n.li.Call("focus", map[string]any{"preventScroll": true})
+	}
+}
+
+func (l *postList) restore(n *postNode) {
+	n.state = postShown
+	n.gen++
+	n.li.Get("classList").Call("remove", "pw-post-undo", "pw-post-deleting")
+}
+
+// say announces a message politely to screen readers.
+func (l *postList) say(msg string) {
+	if el := app.Window().GetElementByID(listStatusID); el.Truthy() {
+		el.Set("textContent", msg)
+	}
+}
