@@ -89,11 +89,13 @@ tools-rie:
 
 ## bench: the benchmarks whose figures are in README.md's Performance section
 bench: tools build lambdas
-	$(GO) test -run '^$$' -bench Fanout -benchtime 50x -timeout 20m ./backend/local/server
+	$(GO) test -run '^$$' -bench Fanout -benchtime 50x -timeout 40m ./backend/local/server
 	$(GO) test -run '^$$' -bench IdleConnection -benchtime 1x ./backend/local/server
 	$(GO) test -run '^$$' -bench ListPosts -benchtime 2000x -count 3 ./backend/bolt
+	$(GO) test -run '^$$' -bench 'ThreadPage|NotificationsPage|LikesOnOnePost|CreatePost|Open' -benchtime 2s ./backend/bolt
 	$(GO) test -run '^$$' -bench ListPostsFirstPage -benchtime 200x -count 3 ./backend/dynamo
-	$(GO) test -run '^$$' -bench BroadcastFanout -benchtime 3x ./backend/apigw
+	$(GO) test -run '^$$' -bench ConversationPages -benchtime 200x ./backend/dynamo
+	$(GO) test -run '^$$' -bench 'BroadcastFanout|StreamBatch' -benchtime 3x ./backend/apigw
 	$(GO) test -run '^$$' -bench LambdaStart -benchtime 20x ./backend/cmd
 	@ls -l bin/lambda/*/bootstrap bin/lambda/*.zip
 	@ls -l $(WASM) $(WASM).br $(WASM).gz
