@@ -1,8 +1,9 @@
 // Package bolt is Postwall's embedded store, on bbolt: posts, replies, likes,
-// notifications, idempotency records, connections and a log of committed
-// changes in one bbolt file, plus an in-memory rate limiter. It implements
-// wall.PostStore, wall.ConversationStore and wall.ConnectionStore for the
-// local server, the way the DynamoDB adapters implement them in AWS.
+// notifications, reports, idempotency records, connections and a log of
+// committed changes in one bbolt file, plus an in-memory rate limiter. It
+// implements wall.PostStore, wall.ConversationStore, wall.ReportStore and
+// wall.ConnectionStore for the local server, the way the DynamoDB adapters
+// implement them in AWS.
 //
 // # Data model
 //
@@ -23,6 +24,10 @@
 //   - requests, delete_requests, like_requests: request key -> the first
 //     answer, with *_times buckets (ULID of the time -> key) to forget keys
 //     after RequestTTL.
+//   - reports: report id -> report JSON, newest last; report_keys: post id +
+//     reporter's sub -> report id, written with the report in one
+//     transaction, so a user's second report of a post stores nothing.
+//     Reports outlive their post: what was reported stays on record.
 //   - connections: connection id -> connection JSON (mirrored in memory, with
 //     an index by sub for notifications); changes: the change log.
 //
@@ -103,13 +108,17 @@ var (
 	bucketNotificationKeys = []byte("notification_keys")  // wall.NotificationKey -> notification id: one per key, ever
 	bucketUnread           = []byte("unread")             // recipient sub + NUL + notification id -> empty, while unread
 	bucketUnreadCounts     = []byte("unread_counts")      // recipient sub -> unread count (8 bytes, big-endian)
+
+	// Moderation (reports.go).
+	bucketReports    = []byte("reports")     // report id -> report JSON (with the reporter's sub)
+	bucketReportKeys = []byte("report_keys") // post id + reporter's sub -> report id: one report per user and post
 )
 
 // allBuckets are the buckets Open creates.
 var allBuckets = [][]byte{bucketPosts, bucketRequests, bucketRequestTimes, bucketDeleteRequests,
 	bucketDeleteRequestTimes, bucketConnections, bucketChanges, bucketReplies, bucketThreads, bucketLikes,
 	bucketLikeRequests, bucketLikeRequestTimes, bucketNotifications, bucketNotificationKeys, bucketUnread,
-	bucketUnreadCounts}
+	bucketUnreadCounts, bucketReports, bucketReportKeys}
 
 // Defaults for Options.
 const (

@@ -32,6 +32,13 @@ func TestPostStoreConformance(t *testing.T) {
 	})
 }
 
+func TestReportStoreConformance(t *testing.T) {
+	walltest.TestReportStore(t, func(t *testing.T) walltest.ReportStore {
+		db, _ := openTemp(t, Options{})
+		return db
+	})
+}
+
 func TestConnectionStoreConformance(t *testing.T) {
 	walltest.TestConnectionStore(t, func(t *testing.T) wall.ConnectionStore {
 		db, _ := openTemp(t, Options{})

@@ -17,6 +17,7 @@ func runConformance(t *testing.T) {
 	walltest.TestConversationStore(t, func(t *testing.T) walltest.ConversationStore {
 		return NewPostStore(testClient, newTables(t).Posts)
 	})
+	runReports(t)
 	walltest.TestConnectionStore(t, func(t *testing.T) wall.ConnectionStore {
 		return NewConnectionStore(testClient, newTables(t).Connections)
 	})

@@ -1,7 +1,7 @@
 // Package dynamo implements Postwall's store ports on Amazon DynamoDB: the posts
-// feed with its idempotency records (PostStore), the open WebSocket connections
-// (ConnectionStore) and the per-user rate limit shared by every Lambda instance
-// (RateLimiter).
+// feed with its idempotency records, threads, likes, notifications and reports
+// (PostStore), the open WebSocket connections (ConnectionStore) and the
+// per-user rate limit shared by every Lambda instance (RateLimiter).
 //
 // Three tables, all on-demand:
 //
@@ -28,6 +28,14 @@
 //	               of its writes are made.
 //	             - pk="UNREAD#"+sub, sk="UNREAD": unread (count) and readUpTo
 //	               (the read mark: notifications up to it are read).
+//	             - pk="RPT#"+post id, sk=reporter's sub: the user's report
+//	               of the post (id, postId, reporter, reporterSub, reason,
+//	               createdAt), put on condition that there is none, and
+//	               listed once its REPORTS item is written.
+//	             - pk="REPORTS", sk=report id: every report, a copy of its
+//	               RPT item, so a page newest first is one Query. One
+//	               partition, as FEED: reports are rare, far below its
+//	               write limit.
 //	             - pk="REQ#"+requestKey, sk="REQ", ttl: a sendpost's
 //	               idempotency record, holding its post, its mentions, and
 //	               done once every write that follows from it is made.
@@ -77,6 +85,9 @@
 // it once ever), the ACT record. A notification: NKEY item, NOTIF item
 // (conditional: its INSERT sends it live, once), ADD 1 to unread, NKEY done.
 // MarkRead moves the read mark and sets unread to a count of what is past it.
+// A report: the RPT item (conditional), the REPORTS item, listed on the RPT
+// item; a report that finds an RPT item not yet listed makes the last two
+// from it, so a retry after a crash finishes the first report.
 //
 // No stream record of a like item announces anything: the post item's MODIFY
 // carries the new counts, so a like is one counts change. TTL deletion lags by
