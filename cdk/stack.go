@@ -232,6 +232,14 @@ func newAuth(stack awscdk.Stack, cfg settings, origins []*string) auth {
 		},
 	}, jsii.Bool(true))
 
+	// Members moderate (contract section 9): Cognito lists the group in their
+	// tokens' cognito:groups. Members are added by an operator (README).
+	awscognito.NewCfnUserPoolGroup(stack, jsii.String("AdminsGroup"), &awscognito.CfnUserPoolGroupProps{
+		UserPoolId:  pool.UserPoolId(),
+		GroupName:   jsii.String(wall.AdminsGroup),
+		Description: jsii.String("Moderators: may delete any post and read the reports."),
+	})
+
 	var callbacks, logouts []*string
 	for _, origin := range origins {
 		callbacks = append(callbacks, join(origin, jsii.String("/callback")))

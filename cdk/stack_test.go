@@ -250,6 +250,28 @@ func TestUserPoolAllowsSelfSignUpWithVerifiedEmailAndStrongPasswords(t *testing.
 	})
 }
 
+func TestUserPoolHasTheAdminsGroup(t *testing.T) {
+	// GIVEN the stack
+	s := withDefaultStack(t)
+	// THEN the pool has exactly one group, the one whose members moderate
+	groups := s.resources("AWS::Cognito::UserPoolGroup")
+	if len(groups) != 1 {
+		t.Fatalf("user pool groups = %d, want 1", len(groups))
+	}
+	check(t, "admins group", func() {
+		s.template.HasResourceProperties(jsii.String("AWS::Cognito::UserPoolGroup"), map[string]interface{}{
+			"GroupName":  wall.AdminsGroup,
+			"UserPoolId": map[string]interface{}{"Ref": assertions.Match_StringLikeRegexp(jsii.String("^UserPool[0-9A-F]+$"))},
+		})
+	})
+	// AND it grants no AWS role: membership only shows in the tokens
+	for _, g := range groups {
+		if _, ok := props(g)["RoleArn"]; ok {
+			t.Errorf("the admins group has an IAM role: %v", props(g))
+		}
+	}
+}
+
 func TestAppClientIsPublicCodeGrantOnly(t *testing.T) {
 	// GIVEN the stack with default settings
 	s := withDefaultStack(t)
@@ -706,7 +728,7 @@ func TestHTTPAPIServesPostsBehindTheCognitoJWTAuthorizer(t *testing.T) {
 	if !slices.Equal(httpRoutes, want) {
 		t.Errorf("HTTP routes = %v, want %v", httpRoutes, want)
 	}
-	for _, route := range []string{"GET /posts/{id}", "GET /posts/{id}/replies", "GET /notifications", "POST /notifications/read"} {
+	for _, route := range []string{"GET /posts/{id}", "GET /posts/{id}/replies", "GET /notifications", "POST /notifications/read", "GET /reports"} {
 		if !slices.Contains(httpRoutes, route) {
 			t.Errorf("route %s is missing", route)
 		}

@@ -19,6 +19,10 @@
 //     must not lie in the future.
 //   - sub and username are present: they are who acts and who authors posts.
 //
+// The user is an admin (wall.Identity.Admin) when the token's cognito:groups
+// lists wall.AdminsGroup: Cognito puts a user's groups in the tokens it issues,
+// so a change of groups takes effect at the next sign-in or token refresh.
+//
 // Keys come from the issuer's JWKS URL and are fetched lazily, on the first
 // token that needs them, so a verifier can be built before its issuer serves.
 // They are cached by kid. A token naming an unknown kid (after a key rotation,
@@ -38,6 +42,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -168,6 +173,9 @@ type accessClaims struct {
 	ClientID string `json:"client_id"`
 	Scope    string `json:"scope"`
 	Username string `json:"username"`
+	// Groups are the user pool groups the user belongs to; Cognito leaves the
+	// claim out for users in none.
+	Groups []string `json:"cognito:groups"`
 }
 
 // Verify returns the claims of token if it is a valid, unexpired access token of
@@ -194,7 +202,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (wall.Claims, error
 		return v.refuse(ctx, errors.New("no username"))
 	}
 	return wall.Claims{
-		Identity:  wall.Identity{Sub: c.Subject, Username: c.Username},
+		Identity:  wall.Identity{Sub: c.Subject, Username: c.Username, Admin: slices.Contains(c.Groups, wall.AdminsGroup)},
 		ClientID:  c.ClientID,
 		Scope:     c.Scope,
 		ExpiresAt: c.ExpiresAt.Time,

@@ -440,3 +440,47 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 }
+
+// The admins group in the access token's cognito:groups makes an admin
+// (contract section 9); no other group, and no look-alike name, does.
+func TestVerifyReadsAdminsGroup(t *testing.T) {
+	f := newFixture(t)
+	cases := []struct {
+		name   string
+		groups any // nil: no cognito:groups claim, as Cognito sends for users in none
+		admin  bool
+	}{
+		{"no groups", nil, false},
+		{"admins", []string{wall.AdminsGroup}, true},
+		{"admins among others", []string{"editors", wall.AdminsGroup}, true},
+		{"other groups", []string{"editors", "readers"}, false},
+		{"look-alike names", []string{"Admins", "admins ", "administrators"}, false},
+		{"empty list", []string{}, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			claims := f.iss.AccessClaims(clientID, "carol")
+			if c.groups != nil {
+				claims["cognito:groups"] = c.groups
+			}
+			got := f.accept(t, f.iss.Mint(t, claims))
+			if got.Admin != c.admin {
+				t.Errorf("Admin = %v, want %v", got.Admin, c.admin)
+			}
+			if got.Sub != authtest.SubjectOf("carol") || got.Username != "carol" {
+				t.Errorf("identity = %+v, want carol's", got.Identity)
+			}
+		})
+	}
+}
+
+// A cognito:groups that is not a list is not Cognito's shape: the token is
+// refused rather than guessed at.
+func TestVerifyRefusesMalformedGroups(t *testing.T) {
+	f := newFixture(t)
+	for _, groups := range []any{wall.AdminsGroup, map[string]any{"admins": true}, 1} {
+		claims := f.iss.AccessClaims(clientID, "carol")
+		claims["cognito:groups"] = groups
+		f.refuse(t, f.iss.Mint(t, claims))
+	}
+}

@@ -25,10 +25,11 @@ const (
 	RouteListReplies       = "GET /posts/{id}/replies"
 	RouteListNotifications = "GET /notifications"
 	RouteMarkRead          = "POST /notifications/read"
+	RouteListReports       = "GET /reports" // admins only (contract section 9)
 )
 
 // APIRoutes lists every route of the HTTP API.
-var APIRoutes = []string{RouteListPosts, RouteGetPost, RouteListReplies, RouteListNotifications, RouteMarkRead}
+var APIRoutes = []string{RouteListPosts, RouteGetPost, RouteListReplies, RouteListNotifications, RouteMarkRead, RouteListReports}
 
 // API answers the REST API (an HTTP API with a JWT authorizer in AWS, /api
 // locally): the routes of APIRoutes.
@@ -55,6 +56,12 @@ type notificationsPage struct {
 	Unread        int                 `json:"unread"`
 }
 
+// reportsPage is the body of a 200 answer to GET /reports.
+type reportsPage struct {
+	Reports []wall.Report `json:"reports"`
+	Next    string        `json:"next"`
+}
+
 // unreadCount is the body of a 200 answer to POST /notifications/read.
 type unreadCount struct {
 	Unread int `json:"unread"`
@@ -65,6 +72,7 @@ type unreadCount struct {
 var (
 	postQueryParameters         = []string{"limit", "before", "after"}
 	notificationQueryParameters = []string{"limit", "before"}
+	reportQueryParameters       = []string{"limit", "before"}
 )
 
 // maxRequestBody bounds the JSON bodies this API reads ({"upTo":ID} is tiny).
@@ -99,6 +107,8 @@ func (h *API) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (e
 		body, err = h.listNotifications(ctx, req, who)
 	case RouteMarkRead:
 		body, err = h.markRead(ctx, req, who)
+	case RouteListReports:
+		body, err = h.listReports(ctx, req, who)
 	}
 	if err != nil {
 		return h.fail(ctx, req, err, "sub", who.Sub), nil
@@ -162,6 +172,24 @@ func (h *API) listNotifications(ctx context.Context, req events.APIGatewayV2HTTP
 		return nil, err
 	}
 	return notificationsPage{Notifications: ns, Next: next, Unread: unread}, nil
+}
+
+// listReports answers admins only; the service refuses the others (403).
+func (h *API) listReports(ctx context.Context, req events.APIGatewayV2HTTPRequest, who wall.Identity) (any, error) {
+	params, err := singleQueryValues(req, reportQueryParameters)
+	if err != nil {
+		return nil, err
+	}
+	// The limit reads as GET /posts's does; before is a report id.
+	limit, err := wall.ParsePostQuery(params["limit"], "", "")
+	if err != nil {
+		return nil, err
+	}
+	reports, next, err := h.Service.ListReports(ctx, who, wall.ReportQuery{Limit: limit.Limit, Before: params["before"]})
+	if err != nil {
+		return nil, err
+	}
+	return reportsPage{Reports: reports, Next: next}, nil
 }
 
 func (h *API) markRead(ctx context.Context, req events.APIGatewayV2HTTPRequest, who wall.Identity) (any, error) {
@@ -257,14 +285,39 @@ func matchRoute(route, method, path string) (map[string]string, bool) {
 }
 
 // jwtIdentity reads who is calling from the claims of the verified access
-// token. Cognito access tokens carry the username as "username".
+// token. Cognito access tokens carry the username as "username" and the
+// user's groups as "cognito:groups".
 func jwtIdentity(req events.APIGatewayV2HTTPRequest) (wall.Identity, bool) {
 	auth := req.RequestContext.Authorizer
 	if auth == nil || auth.JWT == nil {
 		return wall.Identity{}, false
 	}
-	who := wall.Identity{Sub: auth.JWT.Claims["sub"], Username: auth.JWT.Claims["username"]}
+	claims := auth.JWT.Claims
+	who := wall.Identity{Sub: claims["sub"], Username: claims["username"],
+		Admin: slices.Contains(claimList(claims["cognito:groups"]), wall.AdminsGroup)}
 	return who, who.Sub != ""
+}
+
+// claimList reads a list claim as the HTTP API's JWT authorizer passes it:
+// flattened to one string, "[admins other]". A JSON array (["admins"]) is
+// read too, in case the flattening ever changes. Cognito group names hold no
+// white space, so splitting on it is exact.
+func claimList(raw string) []string {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return nil
+	}
+	var list []string
+	if json.Unmarshal([]byte(raw), &list) == nil {
+		return list
+	}
+	if inner, ok := strings.CutPrefix(raw, "["); ok {
+		if inner, ok = strings.CutSuffix(inner, "]"); ok {
+			return strings.Fields(inner)
+		}
+	}
+	// A single group may come without brackets.
+	return strings.Fields(raw)
 }
 
 // singleQueryValues returns the values of the allowed parameters. One of them

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -73,6 +74,9 @@ func (a *Authorizer) Handle(ctx context.Context, req events.APIGatewayCustomAuth
 			"sub":      claims.Sub,
 			"username": claims.Username,
 			"exp":      claims.ExpiresAt.Unix(),
+			// API Gateway passes context values on as strings; the routes
+			// read it back with authorizerIdentity.
+			"admin": strconv.FormatBool(claims.Admin),
 		},
 	}, nil
 }

@@ -69,7 +69,7 @@ func TestAuthorizerAllowsAValidToken(t *testing.T) {
 	if !strings.HasSuffix(req.MethodArn, "/prod/$connect") {
 		t.Fatalf("fixture's methodArn %q is not a $connect route", req.MethodArn)
 	}
-	wantContext := map[string]any{"sub": aliceClaims.Sub, "username": "alice", "exp": int64(1763003600)}
+	wantContext := map[string]any{"sub": aliceClaims.Sub, "username": "alice", "exp": int64(1763003600), "admin": "false"}
 	if fmt.Sprint(resp.Context) != fmt.Sprint(wantContext) {
 		t.Errorf("context %#v, want %#v", resp.Context, wantContext)
 	}

@@ -101,8 +101,8 @@ func (s *feedPosts) DeletePost(_ context.Context, requestKey, id string, by wall
 	switch {
 	case !ok:
 		return wall.Post{}, wall.Errorf(wall.ENOTFOUND, "There is no such post.")
-	case !p.OwnedBy(by):
-		return wall.Post{}, wall.Errorf(wall.EFORBIDDEN, "Only its author may delete a post.")
+	case !p.DeletableBy(by):
+		return wall.Post{}, wall.Errorf(wall.EFORBIDDEN, "Only its author or an admin may delete a post.")
 	}
 	delete(s.posts, id)
 	if requestKey != "" {

@@ -21,7 +21,8 @@ import (
 const DefaultMaxConnectionAge = wall.DefaultMaxConnectionAge
 
 // Socket answers the WebSocket API's routes: $connect, $disconnect, $default
-// and one per wall.Actions (sendpost, deletepost, ping, reauth, like, unlike).
+// and one per wall.Actions (sendpost, deletepost, ping, reauth, like, unlike,
+// report).
 //
 // The response Body is the frame for the caller (an ack, a pong or an error),
 // "" for none. In AWS, API Gateway sends that body back over the socket only
@@ -59,6 +60,8 @@ func (h *Socket) Handle(ctx context.Context, req events.APIGatewayWebsocketProxy
 		return h.like(ctx, req, true), nil
 	case wall.ActionUnlike:
 		return h.like(ctx, req, false), nil
+	case wall.ActionReport:
+		return h.report(ctx, req), nil
 	default:
 		// $default: API Gateway found no route for the frame's action, or the
 		// frame was not JSON at all.
@@ -178,6 +181,23 @@ func (h *Socket) like(ctx context.Context, req events.APIGatewayWebsocketProxyRe
 		return h.frameError(ctx, req, frame.RequestID, err)
 	}
 	return frameResponse(wall.AckFrame(frame.RequestID, post))
+}
+
+// report records the sender's report of a post, once per user and post; a
+// repeat is acked the same way, so a client may retry without a second count.
+func (h *Socket) report(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) events.APIGatewayProxyResponse {
+	frame, err := decodeClientFrame(req)
+	if err != nil {
+		return h.frameError(ctx, req, frame.RequestID, err)
+	}
+	who, err := h.messageIdentity(ctx, req)
+	if err != nil {
+		return h.frameError(ctx, req, frame.RequestID, err)
+	}
+	if err := h.Service.Report(ctx, who, frame.RequestID, frame.ID, frame.Reason); err != nil {
+		return h.frameError(ctx, req, frame.RequestID, err)
+	}
+	return frameResponse(wall.PlainAckFrame(frame.RequestID))
 }
 
 // withLiked sets "liked" on the post of an ack (contract section 4: acks
@@ -347,10 +367,11 @@ func statusResponse(status int) events.APIGatewayProxyResponse {
 }
 
 // authorizerIdentity reads the context that Authorizer put on the connection:
-// {sub, username, exp}. How its values arrive depends on who built the event:
-// API Gateway turns numbers into strings, a JSON decoder makes float64 or
-// json.Number, and an in-process caller may pass Go integers. All are accepted.
-// exp is optional (zero when absent); sub and username are required.
+// {sub, username, exp, admin}. How its values arrive depends on who built the
+// event: API Gateway turns numbers and booleans into strings, a JSON decoder
+// makes float64 or json.Number, and an in-process caller may pass Go integers
+// and bools. All are accepted. exp is optional (zero when absent), admin too
+// (false when absent or anything but true); sub and username are required.
 func authorizerIdentity(authorizer any) (wall.Identity, time.Time, error) {
 	var fields map[string]any
 	switch a := authorizer.(type) {
@@ -379,7 +400,19 @@ func authorizerIdentity(authorizer any) (wall.Identity, time.Time, error) {
 		}
 		expiry = time.Unix(secs, 0).UTC()
 	}
-	return wall.Identity{Sub: sub, Username: username}, expiry, nil
+	return wall.Identity{Sub: sub, Username: username, Admin: isTrue(fields["admin"])}, expiry, nil
+}
+
+// isTrue reads a boolean of the authorizer context; only true itself (or
+// "true", as API Gateway passes it) is true, so nothing unclear makes an admin.
+func isTrue(v any) bool {
+	switch b := v.(type) {
+	case bool:
+		return b
+	case string:
+		return b == "true"
+	}
+	return false
 }
 
 // unixSeconds reads a positive number of seconds from any of the shapes a

@@ -36,7 +36,7 @@ func main() {
 
 	posts := dynamo.NewPostStore(db, postsTable)
 	h := &handler.API{
-		Service: &wall.Service{Posts: posts, Conversation: posts},
+		Service: &wall.Service{Posts: posts, Conversation: posts, Reports: posts},
 		Log:     log,
 	}
 	lambda.Start(h.Handle)

@@ -1,6 +1,6 @@
 // Command postwall runs the whole of Postwall on one machine:
 //
-//	postwall serve [-addr 127.0.0.1:8080] [-data DIR]
+//	postwall serve [-addr 127.0.0.1:8080] [-data DIR] [-admins a,b]
 //
 // Flags may also come from POSTWALL_* environment variables (see -h).
 package main
@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -49,7 +50,7 @@ func serve(args []string) error {
 		envErrs = append(envErrs, err)
 		return d
 	}
-	var logLevel, storeKind, dynamoEndpoint string
+	var logLevel, storeKind, dynamoEndpoint, admins string
 	tables := server.DefaultTables
 	fs.StringVar(&cfg.Addr, "addr", env("POSTWALL_ADDR", server.DefaultAddr), "listen address (POSTWALL_ADDR)")
 	fs.StringVar(&cfg.DataDir, "data", env("POSTWALL_DATA", server.DefaultDataDir), "folder of the embedded store (POSTWALL_DATA)")
@@ -60,6 +61,7 @@ func serve(args []string) error {
 	fs.DurationVar(&cfg.MaxConnectionAge, "max-connection-age", envDuration("POSTWALL_MAX_CONNECTION_AGE", wall.DefaultMaxConnectionAge), "close WebSockets this old (POSTWALL_MAX_CONNECTION_AGE)")
 	fs.IntVar(&cfg.MaxSocketsPerUser, "max-sockets-per-user", envInt("POSTWALL_MAX_SOCKETS_PER_USER", 0), "open WebSockets one account may hold; 0: 1000 (POSTWALL_MAX_SOCKETS_PER_USER)")
 	fs.DurationVar(&cfg.TokenTTL, "token-ttl", envDuration("POSTWALL_TOKEN_TTL", time.Hour), "lifetime of access and id tokens (POSTWALL_TOKEN_TTL)")
+	fs.StringVar(&admins, "admins", env("POSTWALL_ADMINS", ""), "comma-separated usernames in the admins group, who may delete any post and read reports (POSTWALL_ADMINS)")
 	fs.StringVar(&storeKind, "store", env("POSTWALL_STORE", "embedded"), "where posts and connections live: embedded or dynamodb (POSTWALL_STORE)")
 	fs.StringVar(&dynamoEndpoint, "dynamodb-endpoint", env("POSTWALL_DYNAMODB_ENDPOINT", ""), "DynamoDB endpoint with -store dynamodb, e.g. a local dynalite; empty for AWS (POSTWALL_DYNAMODB_ENDPOINT)")
 	fs.StringVar(&tables.Posts, "posts-table", env("POSTWALL_POSTS_TABLE", tables.Posts), "posts table with -store dynamodb (POSTWALL_POSTS_TABLE)")
@@ -73,6 +75,7 @@ func serve(args []string) error {
 	if err := errors.Join(envErrs...); err != nil {
 		return err
 	}
+	cfg.Admins = usernameList(admins)
 	switch storeKind {
 	case "embedded":
 	case "dynamodb":
@@ -93,6 +96,17 @@ func serve(args []string) error {
 		// Scripts and tests wait for this line.
 		fmt.Printf("postwall %s listening on %s\n", version, r.BaseURL)
 	})
+}
+
+// usernameList reads "a, b,c" as a, b and c; empty entries are dropped.
+func usernameList(s string) []string {
+	var names []string
+	for name := range strings.SplitSeq(s, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			names = append(names, name)
+		}
+	}
+	return names
 }
 
 func env(name, def string) string {

@@ -1,5 +1,6 @@
 // Command ws is the WebSocket API's Lambda for $connect, $disconnect,
-// $default and the routes of wall.Actions (sendpost, deletepost, ping, reauth).
+// $default and the routes of wall.Actions (sendpost, deletepost, ping, reauth,
+// like, unlike, report).
 //
 // Environment: POSTWALL_POSTS_TABLE, POSTWALL_CONNECTIONS_TABLE,
 // POSTWALL_LIMITS_TABLE, POSTWALL_ISSUER and POSTWALL_CLIENT_ID (to verify the
@@ -58,6 +59,7 @@ func main() {
 		Service: &wall.Service{
 			Posts:        posts,
 			Conversation: posts,
+			Reports:      posts,
 
 			Limiter: dynamo.NewRateLimiter(db, env.limitsTable, env.postLimit, env.postWindow),
 			// Its keys name the action, so it shares the table with the post limit.

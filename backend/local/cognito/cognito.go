@@ -77,6 +77,11 @@ type Config struct {
 	RefreshTTL time.Duration
 	// PasswordCost is the bcrypt cost of stored passwords (default 10).
 	PasswordCost int
+	// Admins are the usernames in the admins group (wall.AdminsGroup): their
+	// tokens list it in cognito:groups, as Cognito's do. Usernames compare
+	// as sign-in does, ASCII letters case-folded. Like Cognito, a token
+	// keeps the groups it was issued with until it is renewed.
+	Admins []string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Log receives sign-in events; never passwords, codes or tokens.
@@ -96,6 +101,7 @@ type Server struct {
 	idTTL        time.Duration
 	refreshTTL   time.Duration
 	bcryptCost   int
+	admins       map[string]bool // folded usernames
 	now          func() time.Time
 	log          *slog.Logger
 
@@ -145,6 +151,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if s.bcryptCost == 0 {
 		s.bcryptCost = defaultBcryptCost
+	}
+	s.admins = make(map[string]bool, len(cfg.Admins))
+	for _, name := range cfg.Admins {
+		if name = strings.TrimSpace(name); name != "" {
+			s.admins[foldUsername(name)] = true
+		}
 	}
 	if s.bcryptCost < bcrypt.MinCost || s.bcryptCost > bcrypt.MaxCost {
 		return nil, fmt.Errorf("cognito: PasswordCost %d outside bcrypt's %d..%d", s.bcryptCost, bcrypt.MinCost, bcrypt.MaxCost)

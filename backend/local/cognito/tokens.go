@@ -40,6 +40,12 @@ func (s *Server) signTokens(u user, g grant, nonce string) (tokenSet, error) {
 		"username":   u.Username,
 		"version":    2,
 	}
+	// Cognito lists a user's groups in both tokens, and leaves the claim out
+	// for users in none.
+	groups := s.Groups(u.Username)
+	if len(groups) > 0 {
+		accessClaims["cognito:groups"] = groups
+	}
 	access, err := s.sign(accessClaims)
 	if err != nil {
 		return tokenSet{}, fmt.Errorf("sign access token: %w", err)
@@ -65,11 +71,23 @@ func (s *Server) signTokens(u user, g grant, nonce string) (tokenSet, error) {
 	if nonce != "" {
 		idClaims["nonce"] = nonce
 	}
+	if len(groups) > 0 {
+		idClaims["cognito:groups"] = groups
+	}
 	id, err := s.sign(idClaims)
 	if err != nil {
 		return tokenSet{}, fmt.Errorf("sign ID token: %w", err)
 	}
 	return tokenSet{IDToken: id, AccessToken: access, ExpiresIn: int64(s.accessTTL / time.Second), TokenType: "Bearer"}, nil
+}
+
+// Groups returns the user pool groups of username, as its next tokens will
+// list them: the admins group (Config.Admins) or none.
+func (s *Server) Groups(username string) []string {
+	if s.admins[foldUsername(username)] {
+		return []string{wall.AdminsGroup}
+	}
+	return nil
 }
 
 func (s *Server) sign(claims jwt.MapClaims) (string, error) {

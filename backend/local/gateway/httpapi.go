@@ -78,14 +78,7 @@ func (g *Gateway) APIHandler(prefix string) http.Handler {
 				},
 				Authorizer: &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
 					JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{
-						Claims: map[string]string{
-							"sub":       claims.Sub,
-							"username":  claims.Username,
-							"client_id": claims.ClientID,
-							"scope":     claims.Scope,
-							"token_use": "access",
-							"exp":       strconv.FormatInt(claims.ExpiresAt.Unix(), 10),
-						},
+						Claims: jwtClaims(claims),
 						Scopes: strings.Fields(claims.Scope),
 					},
 				},
@@ -178,4 +171,22 @@ func bearer(header string) (string, bool) {
 	}
 	token = strings.TrimSpace(token)
 	return token, token != ""
+}
+
+// jwtClaims are the claims the HTTP API's JWT authorizer passes on, flattened
+// to strings as it does: a list such as cognito:groups becomes "[a b]", and
+// is left out, as Cognito leaves it out, for a user in no group.
+func jwtClaims(claims wall.Claims) map[string]string {
+	m := map[string]string{
+		"sub":       claims.Sub,
+		"username":  claims.Username,
+		"client_id": claims.ClientID,
+		"scope":     claims.Scope,
+		"token_use": "access",
+		"exp":       strconv.FormatInt(claims.ExpiresAt.Unix(), 10),
+	}
+	if claims.Admin {
+		m["cognito:groups"] = "[" + wall.AdminsGroup + "]"
+	}
+	return m
 }

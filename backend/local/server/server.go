@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+
 	"github.com/postwall/postwall/app/site"
 	"github.com/postwall/postwall/backend/auth"
 	"github.com/postwall/postwall/backend/bolt"
@@ -51,6 +52,9 @@ type Config struct {
 	// PasswordCost is the bcrypt cost of new passwords; 0: the sign-in's
 	// default (10). Tests that sign up many users lower it.
 	PasswordCost int
+	// Admins are the usernames in the admins group (contract section 9):
+	// they may delete any post and read the reports.
+	Admins []string
 
 	// DynamoDB, when set, keeps posts, connections and the rate limit in
 	// DynamoDB instead of the embedded store.
@@ -208,6 +212,7 @@ func startSignIn(cfg Config, base string, db *bolt.DB) (*cognito.Server, *auth.V
 		AccessTTL:    cfg.TokenTTL,
 		PasswordCost: cfg.PasswordCost,
 		IDTTL:        cfg.TokenTTL,
+		Admins:       cfg.Admins,
 		Log:          cfg.Log,
 	})
 	if err != nil {
@@ -228,6 +233,7 @@ type data struct {
 	posts        wall.PostStore
 	conversation wall.ConversationStore
 	conns        wall.ConnectionStore
+	reports      wall.ReportStore
 	limiter      wall.RateLimiter
 	likeLimiter  wall.RateLimiter
 	subscribe    func(func(wall.Change))
@@ -238,7 +244,7 @@ type data struct {
 func openData(ctx context.Context, cfg Config, db *bolt.DB) (data, error) {
 	if cfg.DynamoDB == nil {
 		return data{
-			posts: db, conversation: db, conns: db,
+			posts: db, conversation: db, conns: db, reports: db,
 			limiter:     bolt.NewLimiter(cfg.PostLimit, cfg.PostWindow, nil),
 			likeLimiter: bolt.NewLimiter(cfg.LikeLimit, cfg.LikeWindow, nil),
 			subscribe:   func(fn func(wall.Change)) { db.Subscribe(fn) },
@@ -254,6 +260,7 @@ func openData(ctx context.Context, cfg Config, db *bolt.DB) (data, error) {
 	return data{
 		posts:        announcing,
 		conversation: announcing,
+		reports:      announcing,
 		conns:        dynamo.NewConnectionStore(client, cfg.DynamoDB.Tables.Connections),
 		limiter:      dynamo.NewRateLimiter(client, cfg.DynamoDB.Tables.Limits, cfg.PostLimit, cfg.PostWindow),
 		// The limiter's keys name the action ("post:", "like:"), so both
@@ -264,9 +271,10 @@ func openData(ctx context.Context, cfg Config, db *bolt.DB) (data, error) {
 	}, nil
 }
 
-// newGateway runs the same Lambda handlers as AWS behind the API Gateway emulation.
+// newGateway runs the same Lambda handlers as AWS behind the API Gateway
+// emulation.
 func newGateway(cfg Config, d data, verifier *auth.Verifier, users wall.UserDirectory) *gateway.Gateway {
-	service := &wall.Service{Posts: d.posts, Conversation: d.conversation, Users: users, Limiter: d.limiter, LikeLimiter: d.likeLimiter}
+	service := &wall.Service{Posts: d.posts, Conversation: d.conversation, Reports: d.reports, Users: users, Limiter: d.limiter, LikeLimiter: d.likeLimiter}
 	api := &handler.API{Service: service, Log: cfg.Log}
 	authorizer := &handler.Authorizer{Verifier: verifier, Log: cfg.Log}
 	routes := &handler.Socket{Service: service, Connections: d.conns, Verifier: verifier, MaxAge: cfg.MaxConnectionAge, Log: cfg.Log}
@@ -290,7 +298,8 @@ func newGateway(cfg Config, d data, verifier *auth.Verifier, users wall.UserDire
 // does there. The returned function stops the sweeper.
 func startFanout(cfg Config, d data, gw *gateway.Gateway) (stop func()) {
 	log := cfg.Log
-	fanout := &wall.Fanout{Connections: d.conns, Notifier: gw}
+	// The gateway's Send only queues: one loop is faster than a pool.
+	fanout := &wall.Fanout{Connections: d.conns, Notifier: gw, Concurrency: 1}
 	d.subscribe(func(c wall.Change) {
 		bctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
