@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/postwall/postwall/app/site"
 	"github.com/postwall/postwall/backend/auth"
 	"github.com/postwall/postwall/backend/bolt"
