@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -56,7 +57,14 @@ type View struct {
 	ComposeError string
 	RestoreText  string // text of a refused post, for the composer to take back
 	Notice       string // something that went wrong elsewhere (a delete refused)
-	Seq          int    // grows with every change, so observers see each one
+	Admin        bool   // in the admins group: may delete any post
+	Thread       Thread // the thread open, if any (Thread.ID "" when none)
+	ReplyError   string // the thread's composer's error
+	RestoreReply string // text of a refused reply, for the composer to take back
+	// Notifications are the newest first; Unread counts those not read.
+	Notifications []wall.Notification
+	Unread        int
+	Seq           int // grows with every change, so observers see each one
 }
 
 // Page sizes.
@@ -84,6 +92,10 @@ type App struct {
 	socket   *live.Socket
 	stop     context.CancelFunc
 	deleting map[string]string // requestId -> post id
+	// reporting: reports sent and not answered, requestId -> post id.
+	reporting map[string]string
+	thread    Thread
+	notes     []wall.Notification
 }
 
 // New returns an app that calls publish with every new View.
@@ -94,7 +106,7 @@ func New(cfg Config, deps Deps, publish func(View)) *App {
 	if deps.Backoff.Max == 0 {
 		deps.Backoff = live.DefaultBackoff
 	}
-	a := &App{cfg: cfg, deps: deps, publish: publish, deleting: map[string]string{}}
+	a := &App{cfg: cfg, deps: deps, publish: publish, deleting: map[string]string{}, reporting: map[string]string{}}
 	a.keeper = &session.Keeper{Config: cfg.Session, HTTP: deps.HTTP, Store: deps.Local, Attempts: deps.Session, Now: deps.Now}
 	a.api = &feed.API{BaseURL: cfg.APIURL, HTTP: deps.HTTP, Token: func(ctx context.Context) (string, error) {
 		t, _, err := a.token(ctx)
@@ -107,14 +119,8 @@ func New(cfg Config, deps Deps, publish func(View)) *App {
 // changed publishes the view; call with a.mu held.
 func (a *App) changed() {
 	a.view.Seq++
-	v := a.view
-	v.Posts = a.feed.Posts()
-	_, v.HasOlder = a.feed.Older()
-	if a.outbox != nil {
-		v.Pending = a.outbox.Items()
-	}
 	if a.publish != nil {
-		a.publish(v)
+		a.publish(a.viewLocked())
 	}
 }
 
@@ -122,11 +128,41 @@ func (a *App) changed() {
 func (a *App) View() View {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	return a.viewLocked()
+}
+
+// viewLocked puts the view together: the feed, the thread and the outbox,
+// with the likes still pending shown as done.
+func (a *App) viewLocked() View {
 	v := a.view
 	v.Posts = a.feed.Posts()
 	_, v.HasOlder = a.feed.Older()
-	if a.outbox != nil {
-		v.Pending = a.outbox.Items()
+	v.Thread = a.thread
+	v.Thread.Replies = slices.Clone(a.thread.Replies)
+	v.Notifications = slices.Clone(a.notes)
+	if a.outbox == nil {
+		return v
+	}
+	likes := map[string]bool{}
+	for _, p := range a.outbox.Items() {
+		switch {
+		case p.IsLike():
+			likes[p.PostID] = p.Kind == live.KindLike
+		case p.ParentID == "":
+			v.Pending = append(v.Pending, p)
+		case p.ParentID == a.thread.ID || (a.thread.Post != nil && p.ParentID == a.thread.Post.ID):
+			v.Thread.Pending = append(v.Thread.Pending, p)
+		}
+	}
+	for i := range v.Posts {
+		v.Posts[i] = withLikes(v.Posts[i], likes)
+	}
+	if v.Thread.Post != nil {
+		p := withLikes(*v.Thread.Post, likes)
+		v.Thread.Post = &p
+	}
+	for i := range v.Thread.Replies {
+		v.Thread.Replies[i] = withLikes(v.Thread.Replies[i], likes)
 	}
 	return v
 }
@@ -143,6 +179,7 @@ func (a *App) Start(ctx context.Context) {
 	}
 	ctx, a.stop = context.WithCancel(ctx)
 	a.view.SignedIn, a.view.Username = true, t.Username
+	a.view.Admin = t.InGroup(AdminGroup)
 	a.outbox = live.OpenOutbox(a.deps.Local, t.Sub)
 	a.feed.Merge(feed.LoadCache(a.deps.Local)...)
 	a.view.Loading = a.feed.Len() == 0
@@ -198,6 +235,8 @@ func (a *App) stopLocked() {
 	a.sender = nil
 	a.outbox = nil
 	a.feed = feed.Feed{}
+	a.thread = Thread{}
+	a.notes = nil
 }
 
 // SignIn returns the hosted UI address where "Sign in" (or, with signup,
@@ -269,6 +308,8 @@ func (a *App) onOpen(ctx context.Context) {
 	}
 	a.mu.Unlock()
 	a.Sync(ctx)
+	// Notifications that came while the socket was closed were not heard.
+	a.LoadNotifications(ctx)
 	a.mu.Lock()
 	sender := a.sender
 	a.mu.Unlock()
@@ -491,6 +532,11 @@ func (a *App) onFrameLocked(f live.Frame) answer {
 	answered := noPost
 	switch f.Type {
 	case wall.FrameAck:
+		if _, ok := a.reporting[f.RequestID]; ok {
+			delete(a.reporting, f.RequestID)
+			a.view.Notice = "Thank you: the post is reported to the moderators."
+			break
+		}
 		if id, ok := a.deleting[f.RequestID]; ok {
 			// A delete's ack carries the post as it was: it is gone.
 			delete(a.deleting, f.RequestID)
@@ -498,17 +544,32 @@ func (a *App) onFrameLocked(f live.Frame) answer {
 				id = f.Post.ID
 			}
 			a.feed.Remove(id)
+			a.threadDeleted(id)
 			break
 		}
 		_, _ = a.outbox.Ack(f.RequestID)
 		answered = ackedPost
 		if f.Post != nil {
 			a.feed.Merge(*f.Post)
+			a.threadMerge(*f.Post)
 		}
 	case wall.FramePost:
 		a.feed.Merge(*f.Post)
+		a.threadMerge(*f.Post)
 	case wall.FrameDeleted:
 		a.feed.Remove(f.ID)
+		a.threadDeleted(f.ID)
+	case wall.FrameCounts:
+		a.feed.SetCounts(f.ID, f.ReplyCount, f.LikeCount)
+		a.threadCounts(f.ID, f.ReplyCount, f.LikeCount)
+	case wall.FrameNotification:
+		n := *f.Notification
+		if i := slices.IndexFunc(a.notes, func(q wall.Notification) bool { return q.ID == n.ID }); i < 0 && !n.Read {
+			a.view.Unread++
+		}
+		a.notes = mergeNotifications(a.notes, n)
+		a.changed()
+		return noPost
 	case wall.FrameError:
 		if !a.onError(f) {
 			answered = refusedPost
@@ -527,6 +588,11 @@ func (a *App) onFrameLocked(f live.Frame) answer {
 // answered a delete; a.mu is held. A retryable refusal of a post (rate
 // limited) keeps it in the outbox, with its message; the sender resends it.
 func (a *App) onError(f live.Frame) (wasDelete bool) {
+	if _, ok := a.reporting[f.RequestID]; ok {
+		delete(a.reporting, f.RequestID)
+		a.view.Notice = f.Message
+		return true
+	}
 	if id, ok := a.deleting[f.RequestID]; ok {
 		delete(a.deleting, f.RequestID)
 		if f.Code == wall.ENOTFOUND {
@@ -540,10 +606,57 @@ func (a *App) onError(f live.Frame) (wasDelete bool) {
 	switch {
 	case !ok:
 		a.view.Notice = f.Message
+	case dropped && p.IsLike():
+		a.view.Notice = f.Message
+	case dropped && p.ParentID != "":
+		a.view.ReplyError, a.view.RestoreReply = f.Message, p.Text
+		if f.Code == wall.ENOTFOUND && (p.ParentID == a.thread.ID || a.thread.Post != nil && p.ParentID == a.thread.Post.ID) {
+			a.thread.NotFound, a.thread.Post, a.thread.Replies = true, nil, nil
+		}
 	case dropped:
 		a.view.ComposeError, a.view.RestoreText = f.Message, p.Text
 	}
 	return false
+}
+
+// threadMerge puts a post into the open thread: its root's fresher copy, or
+// one of its replies.
+func (a *App) threadMerge(p wall.Post) {
+	t := &a.thread
+	if t.Post == nil {
+		return
+	}
+	switch {
+	case p.ID == t.Post.ID:
+		q := feed.Newer(*t.Post, p)
+		t.Post = &q
+	case p.ParentID == t.Post.ID:
+		t.Replies = mergeReplies(t.Replies, p)
+	}
+}
+
+func (a *App) threadCounts(id string, replies, likes int) {
+	t := &a.thread
+	if t.Post != nil && t.Post.ID == id {
+		q := *t.Post
+		q.ReplyCount, q.LikeCount = max(replies, 0), max(likes, 0)
+		t.Post = &q
+	}
+	for i := range t.Replies {
+		if t.Replies[i].ID == id {
+			t.Replies[i].ReplyCount, t.Replies[i].LikeCount = max(replies, 0), max(likes, 0)
+		}
+	}
+}
+
+// threadDeleted: the thread's post is gone (with its replies), or one reply.
+func (a *App) threadDeleted(id string) {
+	t := &a.thread
+	if t.Post != nil && t.Post.ID == id {
+		t.NotFound, t.Post, t.Replies = true, nil, nil
+		return
+	}
+	t.Replies = slices.DeleteFunc(t.Replies, func(p wall.Post) bool { return p.ID == id })
 }
 
 // describe turns an error into words for people.

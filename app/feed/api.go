@@ -73,6 +73,95 @@ func (a *API) ListPosts(ctx context.Context, q Query) (Page, error) {
 	return p, nil
 }
 
+// do calls path (under BaseURL) and reads the answer into v.
+func (a *API) do(ctx context.Context, method, path string, body []byte, v any) error {
+	token, err := a.Token(ctx)
+	if err != nil {
+		return err
+	}
+	h := map[string]string{"Authorization": "Bearer " + token, "Accept": "application/json"}
+	if body != nil {
+		h["Content-Type"] = "application/json"
+	}
+	res, err := a.HTTP.Do(ctx, fetch.Request{Method: method, URL: strings.TrimRight(a.BaseURL, "/") + path, Header: h, Body: body})
+	if err != nil {
+		return err
+	}
+	if res.Status != 200 {
+		return apiError(res)
+	}
+	if err := json.Unmarshal(res.Body, v); err != nil {
+		return fmt.Errorf("reading %s: %w", path, err)
+	}
+	return nil
+}
+
+// GetPost reads one post (GET /posts/{id}); a deleted or absent one is a
+// *wall.Error with ENOTFOUND.
+func (a *API) GetPost(ctx context.Context, id string) (wall.Post, error) {
+	var body struct {
+		Post wall.Post `json:"post"`
+	}
+	err := a.do(ctx, "GET", "/posts/"+url.PathEscape(id), nil, &body)
+	return body.Post, err
+}
+
+// ListReplies reads a page of a post's replies, oldest first, after the
+// reply id after ("" for the first page).
+func (a *API) ListReplies(ctx context.Context, id string, limit int, after string) (Page, error) {
+	v := url.Values{}
+	if limit > 0 {
+		v.Set("limit", strconv.Itoa(limit))
+	}
+	if after != "" {
+		v.Set("after", after)
+	}
+	path := "/posts/" + url.PathEscape(id) + "/replies"
+	if len(v) > 0 {
+		path += "?" + v.Encode()
+	}
+	var p Page
+	err := a.do(ctx, "GET", path, nil, &p)
+	return p, err
+}
+
+// Notifications is one answer of GET /notifications.
+type Notifications struct {
+	Notifications []wall.Notification `json:"notifications"`
+	Next          string              `json:"next"`
+	Unread        int                 `json:"unread"`
+}
+
+// ListNotifications reads the newest notifications, or those before the id
+// before.
+func (a *API) ListNotifications(ctx context.Context, limit int, before string) (Notifications, error) {
+	v := url.Values{}
+	if limit > 0 {
+		v.Set("limit", strconv.Itoa(limit))
+	}
+	if before != "" {
+		v.Set("before", before)
+	}
+	path := "/notifications"
+	if len(v) > 0 {
+		path += "?" + v.Encode()
+	}
+	var n Notifications
+	err := a.do(ctx, "GET", path, nil, &n)
+	return n, err
+}
+
+// MarkRead marks the notifications up to and including upTo read and
+// returns how many are still unread.
+func (a *API) MarkRead(ctx context.Context, upTo string) (int, error) {
+	body, _ := json.Marshal(map[string]string{"upTo": upTo})
+	var r struct {
+		Unread int `json:"unread"`
+	}
+	err := a.do(ctx, "POST", "/notifications/read", body, &r)
+	return r.Unread, err
+}
+
 // apiError reads {"error":{"code","message"}}, falling back on the status.
 func apiError(res fetch.Response) error {
 	var body struct {

@@ -35,16 +35,16 @@ func (f *Feed) Merge(posts ...wall.Post) bool {
 	}
 	changed := false
 	for _, p := range posts {
-		if p.ID == "" {
-			continue
+		if p.ID == "" || p.ParentID != "" {
+			continue // replies live in their thread, never in the feed
 		}
 		if _, gone := f.deleted[p.ID]; gone {
 			continue
 		}
 		if _, held := f.ids[p.ID]; held {
 			i := slices.IndexFunc(f.posts, func(q wall.Post) bool { return q.ID == p.ID })
-			if q := f.posts[i]; q.Author != p.Author || q.Text != p.Text || !q.CreatedAt.Equal(p.CreatedAt) {
-				f.posts[i] = p
+			if q := f.posts[i]; Newer(q, p) != q {
+				f.posts[i] = Newer(q, p)
 				changed = true
 			}
 			continue
@@ -58,6 +58,26 @@ func (f *Feed) Merge(posts ...wall.Post) bool {
 		changed = true
 	}
 	return changed
+}
+
+// Newer is the server's copy p replacing held: a broadcast says nothing of
+// whether this user likes the post, so what was known of it stays.
+func Newer(held, p wall.Post) wall.Post {
+	if p.Liked == wall.LikedUnknown {
+		p.Liked = held.Liked
+	}
+	return p
+}
+
+// SetCounts sets the counts of the post id (a counts frame) and reports
+// whether it is held.
+func (f *Feed) SetCounts(id string, replies, likes int) bool {
+	i := slices.IndexFunc(f.posts, func(q wall.Post) bool { return q.ID == id })
+	if i < 0 {
+		return false
+	}
+	f.posts[i].ReplyCount, f.posts[i].LikeCount = max(replies, 0), max(likes, 0)
+	return true
 }
 
 // Remove drops the post with id and remembers it is gone; it reports whether

@@ -188,3 +188,28 @@ func TestAPI(t *testing.T) {
 		t.Fatalf("offline: %v", err)
 	}
 }
+
+// Replies never enter the wall; a broadcast's copy of a post keeps what the
+// user's own answer said of liking it; counts frames update in place.
+func TestFeedConversation(t *testing.T) {
+	var f Feed
+	p := wall.Post{ID: "01A", Author: "a", Text: "t", Liked: wall.LikedYes, LikeCount: 1}
+	f.Merge(p, wall.Post{ID: "01B", Author: "b", Text: "r", ParentID: "01A"})
+	if f.Len() != 1 {
+		t.Fatalf("the feed holds %d posts, want the top-level one only", f.Len())
+	}
+	broadcast := p
+	broadcast.Liked, broadcast.LikeCount = wall.LikedUnknown, 2
+	if !f.Merge(broadcast) {
+		t.Fatal("new counts did not change the feed")
+	}
+	if got := f.Posts()[0]; got.Liked != wall.LikedYes || got.LikeCount != 2 {
+		t.Fatalf("after a broadcast: %+v", got)
+	}
+	if !f.SetCounts("01A", 3, 0) || f.SetCounts("01Z", 1, 1) {
+		t.Fatal("SetCounts found the wrong posts")
+	}
+	if got := f.Posts()[0]; got.ReplyCount != 3 || got.LikeCount != 0 {
+		t.Fatalf("after counts: %+v", got)
+	}
+}

@@ -19,6 +19,8 @@ type clientFrame struct {
 	Text      string `json:"text,omitempty"`
 	ID        string `json:"id,omitempty"`
 	Token     string `json:"token,omitempty"`
+	ParentID  string `json:"parentId,omitempty"`
+	Reason    string `json:"reason,omitempty"`
 }
 
 func encode(f clientFrame) []byte {
@@ -32,6 +34,35 @@ func encode(f clientFrame) []byte {
 // SendPostFrame asks to store a post.
 func SendPostFrame(requestID, text string) []byte {
 	return encode(clientFrame{Action: wall.ActionSendPost, RequestID: requestID, Text: text})
+}
+
+// SendReplyFrame asks to store a reply to the post parentID.
+func SendReplyFrame(requestID, parentID, text string) []byte {
+	return encode(clientFrame{Action: wall.ActionSendPost, RequestID: requestID, Text: text, ParentID: parentID})
+}
+
+// LikeFrame likes (or, with like false, unlikes) a post.
+func LikeFrame(requestID, id string, like bool) []byte {
+	action := wall.ActionUnlike
+	if like {
+		action = wall.ActionLike
+	}
+	return encode(clientFrame{Action: action, RequestID: requestID, ID: id})
+}
+
+// ReportFrame reports a post to the admins. The reason may be empty, so it
+// is always sent.
+func ReportFrame(requestID, id, reason string) []byte {
+	b, err := json.Marshal(struct {
+		Action    string `json:"action"`
+		RequestID string `json:"requestId"`
+		ID        string `json:"id"`
+		Reason    string `json:"reason"`
+	}{wall.ActionReport, requestID, id, reason})
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
 
 // DeletePostFrame asks to delete one's own post.
@@ -57,6 +88,11 @@ type Frame struct {
 	Code      string     `json:"code,omitempty"`
 	Message   string     `json:"message,omitempty"`
 	Exp       int64      `json:"exp,omitempty"` // reauthed: the connection's new deadline, Unix seconds
+	// counts: the post's counts as they are now.
+	ReplyCount int `json:"replyCount,omitempty"`
+	LikeCount  int `json:"likeCount,omitempty"`
+	// notification: a new notification for this user.
+	Notification *wall.Notification `json:"notification,omitempty"`
 }
 
 // ParseFrame reads a server frame.
@@ -69,6 +105,9 @@ func ParseFrame(b []byte) (Frame, error) {
 	// no post); a broadcast always does.
 	if f.Type == wall.FramePost && f.Post == nil {
 		return Frame{}, fmt.Errorf("a %q frame without its post", f.Type)
+	}
+	if f.Type == wall.FrameNotification && f.Notification == nil {
+		return Frame{}, fmt.Errorf("a %q frame without its notification", f.Type)
 	}
 	return f, nil
 }

@@ -13,10 +13,13 @@ import (
 	"github.com/postwall/postwall/backend/wall"
 )
 
-// Pending is a post written but not yet acknowledged.
+// Pending is a post, reply, like or unlike made but not yet acknowledged.
 type Pending struct {
 	RequestID string    `json:"requestId"`
-	Text      string    `json:"text"`
+	Kind      string    `json:"kind,omitempty"` // KindPost (""), KindLike or KindUnlike
+	Text      string    `json:"text,omitempty"`
+	ParentID  string    `json:"parentId,omitempty"` // a reply's parent
+	PostID    string    `json:"postId,omitempty"`   // the post liked or unliked
 	CreatedAt time.Time `json:"createdAt"`
 	Code      string    `json:"code,omitempty"`    // the last error's code, if the last try failed
 	Message   string    `json:"message,omitempty"` // and its message, to show in place
@@ -151,6 +154,27 @@ func (o *Outbox) remove(requestID string) (bool, error) {
 	return true, nil
 }
 
+// What a pending item asks for.
+const (
+	KindPost   = "" // a post, or a reply when ParentID is set
+	KindLike   = "like"
+	KindUnlike = "unlike"
+)
+
+// IsLike reports whether p is a like or an unlike.
+func (p Pending) IsLike() bool { return p.Kind == KindLike || p.Kind == KindUnlike }
+
+// Frame is what sending p takes.
+func (p Pending) Frame() []byte {
+	switch {
+	case p.IsLike():
+		return LikeFrame(p.RequestID, p.PostID, p.Kind == KindLike)
+	case p.ParentID != "":
+		return SendReplyFrame(p.RequestID, p.ParentID, p.Text)
+	}
+	return SendPostFrame(p.RequestID, p.Text)
+}
+
 // NewRequestID draws a requestId: 22 characters, well inside the contract's 64.
 func NewRequestID() string {
 	b := make([]byte, 16)
@@ -167,6 +191,39 @@ func (o *Outbox) Add(text string, now time.Time) (Pending, error) {
 	p := Pending{RequestID: NewRequestID(), Text: text, CreatedAt: now}
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	return p, o.put(p)
+}
+
+// AddReply validates text and keeps it as a new pending reply to parentID.
+func (o *Outbox) AddReply(text, parentID string, now time.Time) (Pending, error) {
+	text, err := wall.NormalizeText(text)
+	if err != nil {
+		return Pending{}, err
+	}
+	p := Pending{RequestID: NewRequestID(), Text: text, ParentID: parentID, CreatedAt: now}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return p, o.put(p)
+}
+
+// SetLike keeps a like (or an unlike) of the post id. It replaces one still
+// pending for the same post: liking then unliking offline sends only the
+// last wish (each keeps its own requestId, so a resend counts once).
+func (o *Outbox) SetLike(id string, like bool, now time.Time) (Pending, error) {
+	kind := KindUnlike
+	if like {
+		kind = KindLike
+	}
+	p := Pending{RequestID: NewRequestID(), Kind: kind, PostID: id, CreatedAt: now}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, q := range o.read() {
+		if q.IsLike() && q.PostID == id {
+			if _, err := o.remove(q.RequestID); err != nil {
+				return Pending{}, err
+			}
+		}
+	}
 	return p, o.put(p)
 }
 

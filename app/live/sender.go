@@ -135,7 +135,7 @@ func (s *Sender) pump() {
 		s.inFlight[p.RequestID] = true
 		s.again = false
 		s.mu.Unlock()
-		err := s.Send(SendPostFrame(p.RequestID, p.Text))
+		err := s.Send(p.Frame())
 		s.mu.Lock()
 		if err != nil {
 			delete(s.inFlight, p.RequestID)

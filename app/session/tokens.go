@@ -94,10 +94,22 @@ func parseTokenResponse(body []byte, now time.Time, refreshToken string) (Tokens
 }
 
 type claims struct {
-	Sub             string `json:"sub"`
-	Username        string `json:"username"`
-	CognitoUsername string `json:"cognito:username"`
-	Exp             int64  `json:"exp"`
+	Sub             string   `json:"sub"`
+	Username        string   `json:"username"`
+	CognitoUsername string   `json:"cognito:username"`
+	Exp             int64    `json:"exp"`
+	Groups          []string `json:"cognito:groups"`
+}
+
+// InGroup reports whether the access token names the user as a member of
+// group (cognito:groups): what the app shows, not what the server allows.
+func (t Tokens) InGroup(group string) bool {
+	for _, g := range readClaims(t.AccessToken).Groups {
+		if g == group {
+			return true
+		}
+	}
+	return false
 }
 
 // readClaims reads a JWT's payload without verifying it: the browser only

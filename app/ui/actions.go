@@ -2,6 +2,7 @@ package ui
 
 import (
 	"net/url"
+	"strings"
 
 	"github.com/maxence-charriere/go-app/v10/pkg/app"
 )
@@ -24,7 +25,27 @@ const (
 	actionSessionChanged  = "postwall/session-changed" // another window signed in or out
 	actionDismiss         = "postwall/dismiss"
 	callbackErrState      = "postwall/callback-error"
+	actionLike            = "postwall/like"   // value: likeRequest
+	actionReport          = "postwall/report" // value: reportRequest
+	actionReply           = "postwall/reply"  // value: replyRequest
+	actionOpenThread      = "postwall/thread" // value: string post id
+	actionMoreReplies     = "postwall/more-replies"
+	actionCloseThread     = "postwall/close-thread"
+	actionMarkRead        = "postwall/mark-read"
 )
+
+type likeRequest struct {
+	ID   string
+	Like bool
+}
+
+type reportRequest struct{ ID, Reason string }
+
+type replyRequest struct{ ParentID, Text string }
+
+// returnKey keeps, for the tab, the page to come back to after signing in
+// (a thread opened from a shared link).
+const returnKey = "postwall.return"
 
 // Routes registers the pages and the action handlers; both the wasm main and
 // the server (which prerenders the pages) call it.
@@ -33,6 +54,7 @@ func Routes() {
 	app.Route("/callback", func() app.Composer { return newCallbackPage() })
 	app.Route(signInPath, newSignInPage(false))
 	app.Route(signUpPath, newSignInPage(true))
+	app.RouteWithRegexp(`^/post/[0-9A-Za-z]{26}$`, func() app.Composer { return &threadPage{} })
 
 	app.Handle(actionStart, func(ctx app.Context, a app.Action) { appOf(ctx).Start(ctx) })
 	app.Handle(actionSignOut, func(ctx app.Context, a app.Action) {
@@ -67,6 +89,29 @@ func Routes() {
 	})
 	app.Handle(actionWake, func(ctx app.Context, a app.Action) { appOf(ctx).Wake() })
 	app.Handle(actionDismiss, func(ctx app.Context, a app.Action) { appOf(ctx).DismissNotice() })
+	app.Handle(actionLike, func(ctx app.Context, a app.Action) {
+		if r, ok := a.Value.(likeRequest); ok {
+			appOf(ctx).Like(ctx, r.ID, r.Like)
+		}
+	})
+	app.Handle(actionReport, func(ctx app.Context, a app.Action) {
+		if r, ok := a.Value.(reportRequest); ok {
+			appOf(ctx).Report(ctx, r.ID, r.Reason)
+		}
+	})
+	app.Handle(actionReply, func(ctx app.Context, a app.Action) {
+		if r, ok := a.Value.(replyRequest); ok {
+			_ = appOf(ctx).Reply(ctx, r.ParentID, r.Text) // a refusal is shown through the view
+		}
+	})
+	app.Handle(actionOpenThread, func(ctx app.Context, a app.Action) {
+		if id, ok := a.Value.(string); ok {
+			appOf(ctx).OpenThread(ctx, id)
+		}
+	})
+	app.Handle(actionMoreReplies, func(ctx app.Context, a app.Action) { appOf(ctx).MoreReplies(ctx) })
+	app.Handle(actionCloseThread, func(ctx app.Context, a app.Action) { appOf(ctx).CloseThread() })
+	app.Handle(actionMarkRead, func(ctx app.Context, a app.Action) { appOf(ctx).MarkAllRead(ctx) })
 }
 
 func handleCallback(ctx app.Context, a app.Action) {
@@ -80,9 +125,15 @@ func handleCallback(ctx app.Context, a app.Action) {
 	}
 	// Stay in the running app rather than loading it again: drop the spent code
 	// from the address (so Back never offers it), then show the wall.
+	var back string
+	_ = ctx.SessionStorage().Get(returnKey, &back)
+	ctx.SessionStorage().Del(returnKey)
+	if !strings.HasPrefix(back, "/post/") {
+		back = "/"
+	}
 	ctx.Dispatch(func(ctx app.Context) {
 		ctx.Page().ReplaceURL(&url.URL{Path: "/callback"})
-		ctx.Navigate("/")
+		ctx.Navigate(back)
 	})
 }
 

@@ -39,6 +39,7 @@ type feedList struct {
 	Posts        []wall.Post
 	Pending      []live.Pending
 	Me           string
+	Admin        bool
 	Loading      bool
 	LoadingOlder bool
 	HasOlder     bool
@@ -129,7 +130,7 @@ func (l *feedList) Render() app.UI {
 		}).ElseIf(len(l.Posts) == 0 && l.Error == "", func() app.UI {
 			return app.P().Class("pw-card pw-muted").Text("No posts yet. Write the first one!")
 		}),
-		&postList{Posts: l.Posts, Me: l.Me, Now: l.Now},
+		&postList{Posts: l.Posts, Me: l.Me, Admin: l.Admin, Now: l.Now, Label: "The wall"},
 		app.Div().Class("pw-feed-end").Body(
 			app.If(l.HasOlder, func() app.UI {
 				// Not disabled while loading: a disabled button drops the

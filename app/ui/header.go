@@ -1,16 +1,25 @@
 package ui
 
-import "github.com/maxence-charriere/go-app/v10/pkg/app"
+import (
+	"strconv"
+	"time"
+
+	"github.com/maxence-charriere/go-app/v10/pkg/app"
+	"github.com/postwall/postwall/backend/wall"
+)
 
 // header: the name, the connection status, install, and sign in or out.
 type header struct {
 	app.Compo
 
-	Ready       bool
-	SignedIn    bool
-	Username    string
-	Status      string
-	Installable bool
+	Ready         bool
+	SignedIn      bool
+	Username      string
+	Status        string
+	Installable   bool
+	Unread        int
+	Notifications []wall.Notification // newest first
+	Now           time.Time
 }
 
 func (h *header) Render() app.UI {
@@ -44,9 +53,96 @@ func (h *header) actions() []app.UI {
 		)
 	}
 	return append(items,
+		&bell{Unread: h.Unread, Notifications: h.Notifications, Now: h.Now},
 		&statusDot{Status: h.Status},
 		app.Span().Class("pw-user").Title("Signed in as "+h.Username).Text(h.Username),
 		app.Button().Class("pw-button pw-quiet").Type("button").Text("Sign out").
 			OnClick(func(ctx app.Context, e app.Event) { ctx.NewAction(actionSignOut) }),
 	)
+}
+
+// bell is the notifications button, with the unread count, and its list.
+type bell struct {
+	app.Compo
+
+	Unread        int
+	Notifications []wall.Notification
+	Now           time.Time
+
+	open bool
+}
+
+func (b *bell) Render() app.UI {
+	label := "Notifications"
+	if b.Unread > 0 {
+		label += ", " + strconv.Itoa(b.Unread) + " unread"
+	}
+	return app.Div().Class("pw-bell").Body(
+		app.Button().ID("pw-bell").Class("pw-button pw-bell-button").Type("button").
+			Aria("label", label).Aria("expanded", strconv.FormatBool(b.open)).Aria("controls", "pw-notifications").
+			OnClick(func(ctx app.Context, e app.Event) { b.open = !b.open }).
+			Body(
+				app.Span().Aria("hidden", "true").Text("🔔"),
+				app.If(b.Unread > 0, func() app.UI {
+					return app.Span().ID("pw-unread").Class("pw-badge").Aria("hidden", "true").Text(strconv.Itoa(b.Unread))
+				}),
+			),
+		app.If(b.open, func() app.UI {
+			return app.Section().ID("pw-notifications").Class("pw-card pw-notifications").Aria("label", "Notifications").
+				OnKeyDown(func(ctx app.Context, e app.Event) {
+					if e.Get("key").String() == "Escape" {
+						b.open = false
+						app.Window().GetElementByID("pw-bell").Call("focus")
+					}
+				}).
+				Body(
+					app.Div().Class("pw-notifications-head").Body(
+						app.H2().Text("Notifications"),
+						app.Button().ID("pw-mark-read").Class("pw-button pw-quiet").Type("button").
+							Aria("disabled", strconv.FormatBool(b.Unread == 0)).Text("Mark all read").
+							OnClick(func(ctx app.Context, e app.Event) {
+								if b.Unread > 0 {
+									ctx.NewAction(actionMarkRead)
+								}
+							}),
+					),
+					app.If(len(b.Notifications) == 0, func() app.UI {
+						return app.P().Class("pw-muted").Text("Nothing yet. Replies, likes and mentions show here.")
+					}).Else(func() app.UI {
+						return app.Ul().Class("pw-notification-list").Body(
+							app.Range(b.Notifications).Slice(func(i int) app.UI {
+								n := b.Notifications[i]
+								class := "pw-notification"
+								if !n.Read {
+									class += " pw-unread"
+								}
+								return app.Li().Class(class).Body(
+									app.A().Href(threadPath(n.PostID)).
+										OnClick(func(ctx app.Context, e app.Event) { b.open = false }).
+										Body(
+											app.Span().Class("pw-notification-text").Text(notificationText(n)),
+											app.Text(" "),
+											app.Time().Class("pw-time").DateTime(wall.FormatTime(n.CreatedAt)).Text(RelativeTime(n.CreatedAt, b.Now)),
+											app.If(!n.Read, func() app.UI { return app.Span().Class("pw-visually-hidden").Text(" (unread)") }),
+										),
+								)
+							}),
+						)
+					}),
+				)
+		}),
+	)
+}
+
+// notificationText says what happened, in words.
+func notificationText(n wall.Notification) string {
+	switch n.Kind {
+	case wall.NotifyReply:
+		return n.Actor + " replied to your post"
+	case wall.NotifyLike:
+		return n.Actor + " liked your post"
+	case wall.NotifyMention:
+		return n.Actor + " mentioned you"
+	}
+	return n.Actor
 }

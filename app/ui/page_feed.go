@@ -33,6 +33,8 @@ func (p *feedPage) OnMount(ctx app.Context) {
 	p.installable = ctx.IsAppInstallable()
 	ctx.ObserveState(stateView, &p.view)
 	ctx.NewAction(actionStart)
+	ctx.NewAction(actionCloseThread)
+	ctx.SessionStorage().Del(returnKey)
 
 	// Reconnect at once when the browser is back online or the tab comes back.
 	p.release = onWindowEvents(ctx, []string{"online", "visibilitychange"}, func() {
@@ -108,11 +110,14 @@ func (p *feedPage) Render() app.UI {
 	}
 	return shell(
 		&header{
-			Ready:       p.ready,
-			SignedIn:    v.SignedIn,
-			Username:    v.Username,
-			Status:      v.Status,
-			Installable: p.installable,
+			Ready:         p.ready,
+			SignedIn:      v.SignedIn,
+			Username:      v.Username,
+			Status:        v.Status,
+			Installable:   p.installable,
+			Unread:        v.Unread,
+			Notifications: v.Notifications,
+			Now:           p.now,
 		},
 		&banners{
 			Updatable: p.updatable,
@@ -141,6 +146,7 @@ func (p *feedPage) content(v client.View) app.UI {
 			Posts:        v.Posts,
 			Pending:      v.Pending,
 			Me:           v.Username,
+			Admin:        v.Admin,
 			Loading:      v.Loading,
 			LoadingOlder: v.LoadingOlder,
 			HasOlder:     v.HasOlder,

@@ -1,6 +1,10 @@
 package ui
 
-import "github.com/maxence-charriere/go-app/v10/pkg/app"
+import (
+	"strings"
+
+	"github.com/maxence-charriere/go-app/v10/pkg/app"
+)
 
 // Addresses of "Sign in" and "Create account": plain links, so they work in
 // the prerendered page before the wasm runs; the page then goes on to the
@@ -32,6 +36,9 @@ func (p *signInPage) start(ctx app.Context) {
 	p.offline = app.IsClient && !app.Window().Get("navigator").Get("onLine").Bool()
 	if p.offline {
 		return
+	}
+	if next := ctx.Page().URL().Query().Get("next"); strings.HasPrefix(next, "/post/") {
+		_ = ctx.SessionStorage().Set(returnKey, next)
 	}
 	u, err := appOf(ctx).SignIn(p.signup)
 	if err != nil {

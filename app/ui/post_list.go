@@ -41,6 +41,13 @@ type postList struct {
 	Posts []wall.Post
 	Me    string
 	Now   time.Time
+	Admin bool // may delete every post
+	// ListID names the list (several may share a page); "" is the wall's.
+	ListID string
+	// InThread: the posts are a thread, oldest first. Nothing waits behind
+	// the pill, and Reply links do not lead to the thread already shown.
+	InThread bool
+	Label    string // the list's accessible name
 
 	nodes   map[string]*postNode
 	held    int  // posts waiting behind the pill
@@ -54,6 +61,9 @@ type postNode struct {
 	post    wall.Post
 	li      app.Value
 	time    app.Value
+	like    app.Value // the Like button
+	likes   app.Value // its count
+	replies app.Value // the replies count; null when not shown
 	timeTxt string
 	state   int // postShown, postUndo or postDeleting
 	gen     int // counts delete attempts, so a stale timer does nothing
@@ -78,9 +88,23 @@ func (l *postList) Render() app.UI {
 					})
 			}),
 		),
-		app.P().ID(listStatusID).Class("pw-visually-hidden").Aria("live", "polite"),
-		app.Ul().ID(postListID).Class("pw-list"),
+		app.P().ID(l.statusID()).Class("pw-visually-hidden").Aria("live", "polite"),
+		app.Ul().ID(l.listID()).Class("pw-list").Aria("label", l.Label),
 	)
+}
+
+func (l *postList) listID() string {
+	if l.ListID == "" {
+		return postListID
+	}
+	return l.ListID
+}
+
+func (l *postList) statusID() string {
+	if l.ListID == "" {
+		return listStatusID
+	}
+	return l.ListID + "-status"
 }
 
 func newPostsLabel(n int) string {
@@ -140,7 +164,7 @@ func (l *postList) OnDismount() {
 	l.nodes = nil
 }
 
-func (l *postList) ul() app.Value { return app.Window().GetElementByID(postListID) }
+func (l *postList) ul() app.Value { return app.Window().GetElementByID(l.listID()) }
 
 // atTop reports whether the top of the list is in view below the header: new
 // posts inserted there push nothing the reader is in the middle of.
@@ -191,7 +215,7 @@ func (l *postList) reconcile(ctx app.Context) {
 			break
 		}
 	}
-	hold := newestShown != "" && !l.reveal && !l.atTop()
+	hold := !l.InThread && newestShown != "" && !l.reveal && !l.atTop()
 	held := 0
 	show := l.Posts
 	if hold {
@@ -214,6 +238,10 @@ func (l *postList) reconcile(ctx app.Context) {
 			n = l.newNode(p)
 			l.nodes[p.ID] = n
 			ul.Call("insertBefore", n.li, ref)
+		}
+		if n.post.LikeCount != p.LikeCount || n.post.Liked != p.Liked || n.post.ReplyCount != p.ReplyCount {
+			n.post = p
+			l.showCounts(n)
 		}
 		if txt := RelativeTime(p.CreatedAt, l.Now); txt != n.timeTxt {
 			n.timeTxt = txt
@@ -277,11 +305,11 @@ func (l *postList) newNode(p wall.Post) *postNode {
 	tm.Call("setAttribute", "datetime", wall.FormatTime(p.CreatedAt))
 	tm.Set("title", exactTime(p.CreatedAt))
 	head.Call("append", tm)
-	if p.Author == l.Me {
+	if p.Author == l.Me || l.Admin {
 		btn := element("button", "pw-button pw-quiet pw-delete")
 		btn.Set("type", "button")
 		btn.Call("setAttribute", "data-action", "delete")
-		btn.Call("setAttribute", "aria-label", "Delete your post “"+excerpt(p.Text)+"”")
+		btn.Call("setAttribute", "aria-label", "Delete "+l.postName(p))
 		btn.Set("textContent", "Delete")
 		head.Call("append", btn)
 	}
@@ -290,7 +318,7 @@ func (l *postList) newNode(p wall.Post) *postNode {
 	text := element("p", "pw-text")
 	text.Set("id", "post-text-"+p.ID)
 	text.Set("dir", "auto")
-	text.Set("textContent", p.Text)
+	appendRichText(text, p.Text)
 	li.Call("append", text)
 	if isLong(p.Text) {
 		text.Get("classList").Call("add", "pw-clamped")
@@ -303,17 +331,124 @@ func (l *postList) newNode(p wall.Post) *postNode {
 		li.Call("append", more)
 	}
 
+	n := &postNode{post: p, li: li, time: tm, replies: app.Null()}
+	li.Call("append", l.actionsRow(n))
+
 	undo := element("div", "pw-undo")
 	msg := element("span", "pw-undo-text")
 	undo.Call("append", msg)
 	ub := element("button", "pw-button pw-quiet")
 	ub.Set("type", "button")
 	ub.Call("setAttribute", "data-action", "undo")
-	ub.Call("setAttribute", "aria-label", "Undo: keep your post “"+excerpt(p.Text)+"”")
+	ub.Call("setAttribute", "aria-label", "Undo: keep "+l.postName(p))
 	ub.Set("textContent", "Undo")
 	undo.Call("append", ub)
 	li.Call("append", undo)
-	return &postNode{post: p, li: li, time: tm}
+	l.showCounts(n)
+	return n
+}
+
+// postName names a post in labels and messages.
+func (l *postList) postName(p wall.Post) string {
+	if p.Author == l.Me {
+		return "your post “" + excerpt(p.Text) + "”"
+	}
+	return p.Author + "’s post “" + excerpt(p.Text) + "”"
+}
+
+// actionsRow is Like, Reply (with the replies count) and Report.
+func (l *postList) actionsRow(n *postNode) app.Value {
+	p := n.post
+	row := element("div", "pw-post-actions")
+	like := element("button", "pw-button pw-quiet pw-like")
+	like.Set("type", "button")
+	like.Call("setAttribute", "data-action", "like")
+	like.Call("setAttribute", "aria-label", "Like "+l.postName(p))
+	heart := element("span", "pw-like-icon")
+	heart.Call("setAttribute", "aria-hidden", "true")
+	heart.Set("textContent", "♥")
+	like.Call("append", heart)
+	likes := element("span", "pw-like-count")
+	like.Call("append", likes)
+	row.Call("append", like)
+	n.like, n.likes = like, likes
+
+	if p.ParentID == "" {
+		var r app.Value
+		if l.InThread {
+			r = element("span", "pw-reply-count pw-muted")
+		} else {
+			r = element("a", "pw-button pw-quiet pw-reply")
+			r.Set("href", threadPath(p.ID))
+			r.Call("setAttribute", "aria-label", "Reply to "+l.postName(p))
+		}
+		row.Call("append", r)
+		n.replies = r
+	}
+	if p.Author != l.Me {
+		rep := element("button", "pw-button pw-quiet pw-report")
+		rep.Set("type", "button")
+		rep.Call("setAttribute", "data-action", "report")
+		rep.Call("setAttribute", "aria-label", "Report "+l.postName(p))
+		rep.Set("textContent", "Report")
+		row.Call("append", rep)
+	}
+	return row
+}
+
+// showCounts writes the post's counts and whether it is liked into its node.
+func (l *postList) showCounts(n *postNode) {
+	p := n.post
+	n.likes.Set("textContent", strconv.Itoa(p.LikeCount))
+	n.like.Call("setAttribute", "aria-pressed", strconv.FormatBool(p.Liked == wall.LikedYes))
+	n.like.Set("title", plural(p.LikeCount, "like", "likes"))
+	if !n.replies.Truthy() {
+		return
+	}
+	if l.InThread {
+		n.replies.Set("textContent", plural(p.ReplyCount, "reply", "replies"))
+		return
+	}
+	label := "Reply"
+	if p.ReplyCount > 0 {
+		label = "Reply · " + strconv.Itoa(p.ReplyCount)
+	}
+	n.replies.Set("textContent", label)
+	n.replies.Set("title", plural(p.ReplyCount, "reply", "replies"))
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
+
+// threadPath is the address of a post's thread.
+func threadPath(id string) string { return "/post/" + id }
+
+// appendRichText writes a post's text into el: text nodes, with links and
+// mentions as anchors built here (never markup from the text).
+func appendRichText(el app.Value, text string) {
+	doc := app.Window().Get("document")
+	for _, s := range segments(text) {
+		switch s.Kind {
+		case segText:
+			el.Call("append", doc.Call("createTextNode", s.Text))
+		case segLink:
+			a := element("a", "pw-link")
+			a.Set("href", s.Href)
+			a.Set("target", "_blank")
+			a.Set("rel", "noopener noreferrer nofollow")
+			a.Set("textContent", s.Text)
+			el.Call("append", a)
+		case segMention:
+			a := element("a", "pw-mention")
+			a.Set("href", s.Href)
+			a.Set("textContent", s.Text)
+			el.Call("append", a)
+		}
+	}
 }
 
 func isLong(s string) bool {
@@ -355,7 +490,7 @@ func (l *postList) onButton(ctx app.Context, action, id string) {
 		n.gen++
 		gen := n.gen
 		n.li.Get("classList").Call("add", "pw-post-undo")
-		name := "your post “" + excerpt(n.post.Text) + "”"
+		name := l.postName(n.post)
 		n.li.Call("querySelector", ".pw-undo-text").Set("textContent", "Deleting "+name+"…")
 		l.say("Deleting " + name + " in a few seconds. Press Undo to keep it.")
 		n.li.Call("querySelector", "button[data-action=undo]").Call("focus")
@@ -375,12 +510,26 @@ func (l *postList) onButton(ctx app.Context, action, id string) {
 				}
 			})
 		})
+	case "like":
+		like := n.post.Liked != wall.LikedYes
+		// Shown at once: the outbox holds the like and the view shows it.
+		ctx.NewActionWithValue(actionLike, likeRequest{ID: id, Like: like})
+	case "report":
+		reason := app.Window().Call("prompt", "Why are you reporting "+l.postName(n.post)+"? (optional)", "")
+		if reason.IsNull() || reason.IsUndefined() {
+			return // cancelled
+		}
+		r := []rune(reason.String())
+		if len(r) > wall.MaxReasonLength {
+			r = r[:wall.MaxReasonLength]
+		}
+		ctx.NewActionWithValue(actionReport, reportRequest{ID: id, Reason: string(r)})
 	case "undo":
 		if n.state != postUndo {
 			return
 		}
 		l.restore(n)
-		l.say("Your post “" + excerpt(n.post.Text) + "” is kept.")
+		l.say("Kept " + l.postName(n.post) + ".")
 		// The post itself takes the focus, not its Delete button: a repeated
 		// key would otherwise start the delete again.
 		n.li.Call("focus", map[string]any{"preventScroll": true})
@@ -395,7 +544,7 @@ func (l *postList) restore(n *postNode) {
 
 // say announces a message politely to screen readers.
 func (l *postList) say(msg string) {
-	if el := app.Window().GetElementByID(listStatusID); el.Truthy() {
+	if el := app.Window().GetElementByID(l.statusID()); el.Truthy() {
 		el.Set("textContent", msg)
 	}
 }
