@@ -304,8 +304,10 @@ func (p *page) signUp(base, username string) {
 	p.t.Helper()
 	p.run("opening the wall", chromedp.Navigate(base+"/"))
 	p.waitJS("the welcome", `!!document.querySelector('.pw-welcome a[href="/signup"]')`)
+	// Clicked from script: the link is prerendered and then drawn again by
+	// the app, so a node found a moment earlier may be gone by the click.
 	p.run("going to sign-up",
-		chromedp.Click(`.pw-welcome a[href="/signup"]`, chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelector('.pw-welcome a[href="/signup"]').click()`, nil),
 		chromedp.WaitVisible(`#username`, chromedp.ByQuery),
 		chromedp.SendKeys(`#username`, username, chromedp.ByQuery),
 		chromedp.SendKeys(`#email`, username+"@example.com", chromedp.ByQuery),

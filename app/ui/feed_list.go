@@ -111,6 +111,31 @@ func (l *feedList) OnDismount() {
 
 func (l *feedList) Render() app.UI {
 	return app.Section().Class("pw-feed").Aria("label", "Posts").Body(
+		// The notices share one element that is always there: go-app matches
+		// children by position, and a notice coming or going in front of the
+		// post list (a post waiting for its ack, say) would make it a new
+		// list, its nodes, focus and pending Undo timers gone.
+		app.Div().Class("pw-feed-notices").Body(l.notices()...),
+		&postList{Posts: l.Posts, Me: l.Me, Admin: l.Admin, Now: l.Now, Label: "The wall"},
+		app.Div().Class("pw-feed-end").Body(
+			app.If(l.HasOlder, func() app.UI {
+				// Not disabled while loading: a disabled button drops the
+				// keyboard focus to the body.
+				return app.Button().ID(olderSentinelID).Class("pw-button pw-quiet").Type("button").
+					Aria("disabled", strconv.FormatBool(l.LoadingOlder)).
+					Text(loadOlderLabel(l.LoadingOlder)).
+					OnClick(func(ctx app.Context, e app.Event) { ctx.NewAction(actionLoadOlder) })
+			}).ElseIf(len(l.Posts) > 0, func() app.UI {
+				return app.P().ID(feedEndID).Class("pw-muted").TabIndex(-1).Text("You have reached the first post.")
+			}),
+		),
+	)
+}
+
+// notices are what shows above the posts: an error, posts waiting to be
+// sent, or why there are no posts.
+func (l *feedList) notices() []app.UI {
+	return []app.UI{
 		app.If(l.Error != "", func() app.UI {
 			return app.Div().Class("pw-card pw-feed-error").Role("alert").Body(
 				app.P().Text(l.Error),
@@ -130,20 +155,7 @@ func (l *feedList) Render() app.UI {
 		}).ElseIf(len(l.Posts) == 0 && l.Error == "", func() app.UI {
 			return app.P().Class("pw-card pw-muted").Text("No posts yet. Write the first one!")
 		}),
-		&postList{Posts: l.Posts, Me: l.Me, Admin: l.Admin, Now: l.Now, Label: "The wall"},
-		app.Div().Class("pw-feed-end").Body(
-			app.If(l.HasOlder, func() app.UI {
-				// Not disabled while loading: a disabled button drops the
-				// keyboard focus to the body.
-				return app.Button().ID(olderSentinelID).Class("pw-button pw-quiet").Type("button").
-					Aria("disabled", strconv.FormatBool(l.LoadingOlder)).
-					Text(loadOlderLabel(l.LoadingOlder)).
-					OnClick(func(ctx app.Context, e app.Event) { ctx.NewAction(actionLoadOlder) })
-			}).ElseIf(len(l.Posts) > 0, func() app.UI {
-				return app.P().ID(feedEndID).Class("pw-muted").TabIndex(-1).Text("You have reached the first post.")
-			}),
-		),
-	)
+	}
 }
 
 func loadOlderLabel(loading bool) string {

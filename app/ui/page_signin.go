@@ -22,6 +22,10 @@ type signInPage struct {
 	signup  bool
 	offline bool
 	failed  bool
+	// leaving is set once the page has left for the hosted UI: go-app calls
+	// both OnMount and OnNav on the first load, and a second sign-in begun
+	// behind the first would replace its state (and the form it opened).
+	leaving bool
 }
 
 func newSignInPage(signup bool) func() app.Composer {
@@ -32,7 +36,12 @@ func (p *signInPage) OnMount(ctx app.Context) { p.start(ctx) }
 
 func (p *signInPage) OnNav(ctx app.Context) { p.start(ctx) }
 
+func (p *signInPage) OnDismount() { p.leaving = false }
+
 func (p *signInPage) start(ctx app.Context) {
+	if p.leaving {
+		return
+	}
 	p.offline = app.IsClient && !app.Window().Get("navigator").Get("onLine").Bool()
 	if p.offline {
 		return
@@ -46,6 +55,7 @@ func (p *signInPage) start(ctx app.Context) {
 		p.failed = true
 		return
 	}
+	p.leaving = true
 	go_(u)
 }
 
