@@ -89,7 +89,7 @@ func (u *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // Buffer sizes of an open socket (see upgradeWriter.Hijack).
 const (
 	socketReadBuffer  = 256
-	socketWriteBuffer = 2048
+	socketWriteBuffer = 1024
 )
 
 func (w *wireConn) Read(p []byte) (int, error) {
