@@ -271,20 +271,7 @@ func (s *PostStore) ListReplies(ctx context.Context, parentID string, q wall.Pos
 	if err != nil {
 		return nil, "", fmt.Errorf("query replies of %s: %w", parentID, err)
 	}
-	next := ""
-	if len(items) > q.Limit {
-		items = items[:q.Limit]
-		next = getString(items[len(items)-1], attrSK)
-	}
-	posts := make([]wall.Post, 0, len(items))
-	for _, item := range items {
-		p, err := decodePost(item)
-		if err != nil {
-			return nil, "", fmt.Errorf("reply %s: %w", getString(item, attrSK), err)
-		}
-		posts = append(posts, p)
-	}
-	return posts, next, nil
+	return decodePage(items, q.Limit, "reply", decodePost)
 }
 
 // complete makes the writes that follow a post item's: the parent's
@@ -660,20 +647,13 @@ func (s *PostStore) ListNotifications(ctx context.Context, recipient string, q w
 	if err != nil {
 		return nil, "", 0, err
 	}
-	items := out.Items
-	next := ""
-	if len(items) > q.Limit {
-		items = items[:q.Limit]
-		next = getString(items[len(items)-1], attrSK)
-	}
-	ns := make([]wall.Notification, 0, len(items))
-	for _, item := range items {
+	ns, next, err := decodePage(out.Items, q.Limit, "notification", func(item map[string]types.AttributeValue) (wall.Notification, error) {
 		n, err := decodeNotification(item)
-		if err != nil {
-			return nil, "", 0, err
-		}
 		n.Read = n.ID <= mark
-		ns = append(ns, n)
+		return n, err
+	})
+	if err != nil {
+		return nil, "", 0, err
 	}
 	return ns, next, int(max(unread, 0)), nil
 }

@@ -244,3 +244,24 @@ func getBool(item map[string]types.AttributeValue, name string) bool {
 	v, ok := item[name].(*types.AttributeValueMemberBOOL)
 	return ok && v.Value
 }
+
+// decodePage decodes a page read with one item more than limit: the items up
+// to limit, and the cursor of the next page (the last one's sort key) when
+// that extra item was there, else "". what names an item in errors.
+func decodePage[T any](items []map[string]types.AttributeValue, limit int, what string,
+	decode func(map[string]types.AttributeValue) (T, error)) ([]T, string, error) {
+	next := ""
+	if len(items) > limit {
+		items = items[:limit]
+		next = getString(items[len(items)-1], attrSK)
+	}
+	out := make([]T, 0, len(items))
+	for _, item := range items {
+		v, err := decode(item)
+		if err != nil {
+			return nil, "", fmt.Errorf("%s %s: %w", what, getString(item, attrSK), err)
+		}
+		out = append(out, v)
+	}
+	return out, next, nil
+}

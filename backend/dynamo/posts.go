@@ -503,20 +503,7 @@ func (s *PostStore) ListPosts(ctx context.Context, q wall.PostQuery) ([]wall.Pos
 	if err != nil {
 		return nil, "", fmt.Errorf("query posts: %w", err)
 	}
-	next := ""
-	if len(items) > q.Limit {
-		items = items[:q.Limit]
-		next = getString(items[len(items)-1], attrSK)
-	}
-	posts := make([]wall.Post, 0, len(items))
-	for _, item := range items {
-		p, err := decodePost(item)
-		if err != nil {
-			return nil, "", fmt.Errorf("post %s: %w", getString(item, attrSK), err)
-		}
-		posts = append(posts, p)
-	}
-	return posts, next, nil
+	return decodePage(items, q.Limit, "post", decodePost)
 }
 
 // DeletePost implements wall.PostStore. Its writes, in order:

@@ -120,21 +120,7 @@ func (s *PostStore) ListReports(ctx context.Context, q wall.ReportQuery) ([]wall
 	if err != nil {
 		return nil, "", fmt.Errorf("query reports: %w", err)
 	}
-	items := out.Items
-	next := ""
-	if len(items) > q.Limit {
-		items = items[:q.Limit]
-		next = getString(items[len(items)-1], attrSK)
-	}
-	reports := make([]wall.Report, 0, len(items))
-	for _, item := range items {
-		r, err := decodeReport(item)
-		if err != nil {
-			return nil, "", fmt.Errorf("report %s: %w", getString(item, attrSK), err)
-		}
-		reports = append(reports, r)
-	}
-	return reports, next, nil
+	return decodePage(out.Items, q.Limit, "report", decodeReport)
 }
 
 // reportAttributes are a report's attributes, without its key. An empty
