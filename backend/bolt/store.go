@@ -293,35 +293,7 @@ func (db *DB) Close() error {
 // waited too long for its turn does not become visible later than its caller
 // was willing to wait (wall.MaxVisibilityDelay).
 func (db *DB) update(ctx context.Context, fn func(tx *bbolt.Tx) ([]wall.Change, error)) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	db.closeMu.RLock()
-	defer db.closeMu.RUnlock()
-	if db.closed {
-		return ErrClosed
-	}
-	logged := false
-	err := db.bolt.Update(func(tx *bbolt.Tx) error {
-		changes, err := fn(tx)
-		if err != nil || len(changes) == 0 {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		for _, c := range changes {
-			if err := db.appendChange(tx, c); err != nil {
-				return fmt.Errorf("log the change: %w", err)
-			}
-		}
-		logged = true
-		return nil
-	})
-	if err == nil && logged {
-		db.wakeDelivery()
-	}
-	return err
+	return db.write(ctx, db.bolt.Update, fn)
 }
 
 // batchUpdate is update through bbolt's Batch: fn shares its transaction,
@@ -331,6 +303,12 @@ func (db *DB) update(ctx context.Context, fn func(tx *bbolt.Tx) ([]wall.Change, 
 // fn must set its results afresh each time; its changes are logged only by
 // the run that commits.
 func (db *DB) batchUpdate(ctx context.Context, fn func(tx *bbolt.Tx) ([]wall.Change, error)) error {
+	return db.write(ctx, db.bolt.Batch, fn)
+}
+
+// write is update and batchUpdate, with run the bbolt call that runs the
+// transaction.
+func (db *DB) write(ctx context.Context, run func(func(*bbolt.Tx) error) error, fn func(tx *bbolt.Tx) ([]wall.Change, error)) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -340,8 +318,8 @@ func (db *DB) batchUpdate(ctx context.Context, fn func(tx *bbolt.Tx) ([]wall.Cha
 		return ErrClosed
 	}
 	logged := false
-	err := db.bolt.Batch(func(tx *bbolt.Tx) error {
-		logged = false
+	err := run(func(tx *bbolt.Tx) error {
+		logged = false // a batch may run fn again
 		changes, err := fn(tx)
 		if err != nil || len(changes) == 0 {
 			return err
