@@ -147,6 +147,21 @@ func (h *Socket) disconnect(ctx context.Context, req events.APIGatewayWebsocketP
 }
 
 func (h *Socket) sendPost(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) events.APIGatewayProxyResponse {
+	return h.message(ctx, req, func(frame wall.ClientFrame, who wall.Identity) ([]byte, error) {
+		// Only requestId, text and parentId are read from the frame: the author
+		// comes from the authorizer, the id and time from the server.
+		post, err := h.Service.PublishDraft(ctx, who, wall.Draft{RequestID: frame.RequestID, Text: frame.Text, ParentID: frame.ParentID})
+		if err != nil {
+			return nil, err
+		}
+		return wall.AckFrame(frame.RequestID, h.withLiked(ctx, req, who, post)), nil
+	})
+}
+
+// message answers a message route: it decodes the frame, finds the sender,
+// and answers with the frame act returns, or with its error as an error frame.
+func (h *Socket) message(ctx context.Context, req events.APIGatewayWebsocketProxyRequest,
+	act func(frame wall.ClientFrame, who wall.Identity) ([]byte, error)) events.APIGatewayProxyResponse {
 	frame, err := decodeClientFrame(req)
 	if err != nil {
 		return h.frameError(ctx, req, frame.RequestID, err)
@@ -155,49 +170,35 @@ func (h *Socket) sendPost(ctx context.Context, req events.APIGatewayWebsocketPro
 	if err != nil {
 		return h.frameError(ctx, req, frame.RequestID, err)
 	}
-	// Only requestId, text and parentId are read from the frame: the author
-	// comes from the authorizer, the id and time from the server.
-	post, err := h.Service.PublishDraft(ctx, who, wall.Draft{RequestID: frame.RequestID, Text: frame.Text, ParentID: frame.ParentID})
+	answer, err := act(frame, who)
 	if err != nil {
 		return h.frameError(ctx, req, frame.RequestID, err)
 	}
-	return frameResponse(wall.AckFrame(frame.RequestID, h.withLiked(ctx, req, who, post)))
+	return frameResponse(answer)
 }
 
 // like records a like (or its withdrawal) and acks with the post as it is
 // now, its counts and "liked" included; the fan-out sends the new counts to
 // every connection.
 func (h *Socket) like(ctx context.Context, req events.APIGatewayWebsocketProxyRequest, like bool) events.APIGatewayProxyResponse {
-	frame, err := decodeClientFrame(req)
-	if err != nil {
-		return h.frameError(ctx, req, frame.RequestID, err)
-	}
-	who, err := h.messageIdentity(ctx, req)
-	if err != nil {
-		return h.frameError(ctx, req, frame.RequestID, err)
-	}
-	post, err := h.Service.Like(ctx, who, frame.RequestID, frame.ID, like)
-	if err != nil {
-		return h.frameError(ctx, req, frame.RequestID, err)
-	}
-	return frameResponse(wall.AckFrame(frame.RequestID, post))
+	return h.message(ctx, req, func(frame wall.ClientFrame, who wall.Identity) ([]byte, error) {
+		post, err := h.Service.Like(ctx, who, frame.RequestID, frame.ID, like)
+		if err != nil {
+			return nil, err
+		}
+		return wall.AckFrame(frame.RequestID, post), nil
+	})
 }
 
 // report records the sender's report of a post, once per user and post; a
 // repeat is acked the same way, so a client may retry without a second count.
 func (h *Socket) report(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) events.APIGatewayProxyResponse {
-	frame, err := decodeClientFrame(req)
-	if err != nil {
-		return h.frameError(ctx, req, frame.RequestID, err)
-	}
-	who, err := h.messageIdentity(ctx, req)
-	if err != nil {
-		return h.frameError(ctx, req, frame.RequestID, err)
-	}
-	if err := h.Service.Report(ctx, who, frame.RequestID, frame.ID, frame.Reason); err != nil {
-		return h.frameError(ctx, req, frame.RequestID, err)
-	}
-	return frameResponse(wall.PlainAckFrame(frame.RequestID))
+	return h.message(ctx, req, func(frame wall.ClientFrame, who wall.Identity) ([]byte, error) {
+		if err := h.Service.Report(ctx, who, frame.RequestID, frame.ID, frame.Reason); err != nil {
+			return nil, err
+		}
+		return wall.PlainAckFrame(frame.RequestID), nil
+	})
 }
 
 // withLiked sets "liked" on the post of an ack (contract section 4: acks
@@ -225,21 +226,15 @@ func (h *Socket) withLiked(ctx context.Context, req events.APIGatewayWebsocketPr
 // deletePost acks with the post as it was; the fan-out sends "deleted" to every
 // connection, the sender's included.
 func (h *Socket) deletePost(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) events.APIGatewayProxyResponse {
-	frame, err := decodeClientFrame(req)
-	if err != nil {
-		return h.frameError(ctx, req, frame.RequestID, err)
-	}
-	who, err := h.messageIdentity(ctx, req)
-	if err != nil {
-		return h.frameError(ctx, req, frame.RequestID, err)
-	}
-	// The requestId makes a delete idempotent; it may be left out (then a
-	// repeat answers not_found), but one that is given must be valid.
-	post, err := h.Service.Delete(ctx, who, frame.RequestID, frame.ID)
-	if err != nil {
-		return h.frameError(ctx, req, frame.RequestID, err)
-	}
-	return frameResponse(wall.AckFrame(frame.RequestID, h.withLiked(ctx, req, who, post)))
+	return h.message(ctx, req, func(frame wall.ClientFrame, who wall.Identity) ([]byte, error) {
+		// The requestId makes a delete idempotent; it may be left out (then a
+		// repeat answers not_found), but one that is given must be valid.
+		post, err := h.Service.Delete(ctx, who, frame.RequestID, frame.ID)
+		if err != nil {
+			return nil, err
+		}
+		return wall.AckFrame(frame.RequestID, h.withLiked(ctx, req, who, post)), nil
+	})
 }
 
 // reauth moves the connection's deadline to a fresh access token's expiry
