@@ -128,8 +128,9 @@ func errNoPost() error { return wall.Errorf(wall.ENOTFOUND, "There is no such po
 // liveCondition holds for a listed post item.
 const liveCondition = "attribute_exists(pk) AND attribute_not_exists(#deleted)"
 
-// queryPage reads up to limit+1 live post items of a partition in sk order
-// (forward or not): one more than the page says whether there is a next one.
+// queryPage reads up to limit+1 items of a partition in sk order (forward or
+// not), tombstones left out: one more than the page says whether there is a
+// next one. Posts, replies, notifications and reports all page through it.
 func (s *PostStore) queryPage(ctx context.Context, cond string, values map[string]types.AttributeValue, limit int, forward bool) ([]map[string]types.AttributeValue, error) {
 	want := limit + 1
 	items := make([]map[string]types.AttributeValue, 0, want)
@@ -632,14 +633,7 @@ func (s *PostStore) ListNotifications(ctx context.Context, recipient string, q w
 		cond += " AND sk < :before"
 		values[":before"] = str(q.Before)
 	}
-	out, err := s.Client.Query(ctx, &dynamodb.QueryInput{
-		TableName:                 aws.String(s.Table),
-		KeyConditionExpression:    aws.String(cond),
-		ExpressionAttributeValues: values,
-		ScanIndexForward:          aws.Bool(false),
-		Limit:                     aws.Int32(int32(q.Limit + 1)),
-		ConsistentRead:            aws.Bool(true),
-	})
+	items, err := s.queryPage(ctx, cond, values, q.Limit, false)
 	if err != nil {
 		return nil, "", 0, fmt.Errorf("query notifications: %w", err)
 	}
@@ -647,7 +641,7 @@ func (s *PostStore) ListNotifications(ctx context.Context, recipient string, q w
 	if err != nil {
 		return nil, "", 0, err
 	}
-	ns, next, err := decodePage(out.Items, q.Limit, "notification", func(item map[string]types.AttributeValue) (wall.Notification, error) {
+	ns, next, err := decodePage(items, q.Limit, "notification", func(item map[string]types.AttributeValue) (wall.Notification, error) {
 		n, err := decodeNotification(item)
 		n.Read = n.ID <= mark
 		return n, err

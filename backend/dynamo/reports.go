@@ -109,18 +109,11 @@ func (s *PostStore) ListReports(ctx context.Context, q wall.ReportQuery) ([]wall
 		cond += " AND sk < :before"
 		values[":before"] = str(q.Before)
 	}
-	out, err := s.Client.Query(ctx, &dynamodb.QueryInput{
-		TableName:                 aws.String(s.Table),
-		KeyConditionExpression:    aws.String(cond),
-		ExpressionAttributeValues: values,
-		ScanIndexForward:          aws.Bool(false),
-		Limit:                     aws.Int32(int32(q.Limit + 1)),
-		ConsistentRead:            aws.Bool(true),
-	})
+	items, err := s.queryPage(ctx, cond, values, q.Limit, false)
 	if err != nil {
 		return nil, "", fmt.Errorf("query reports: %w", err)
 	}
-	return decodePage(out.Items, q.Limit, "report", decodeReport)
+	return decodePage(items, q.Limit, "report", decodeReport)
 }
 
 // reportAttributes are a report's attributes, without its key. An empty
