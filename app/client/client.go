@@ -457,20 +457,28 @@ func (a *App) Discard(requestID string) {
 // Delete asks to delete one's own post; it disappears when the server says
 // it is deleted (for everyone at once).
 func (a *App) Delete(ctx context.Context, id string) {
+	a.sendTracked(ctx, a.deleting, id, live.DeletePostFrame, offlineDeleteNotice)
+}
+
+// sendTracked sends the frame made for a fresh requestId and the post id,
+// keeping the id in pending under that requestId until its answer comes; a
+// frame that cannot be sent is forgotten again and offline is shown.
+func (a *App) sendTracked(ctx context.Context, pending map[string]string, id string,
+	frame func(requestID, id string) []byte, offline string) {
+	rid := live.NewRequestID()
 	a.mu.Lock()
 	sock := a.socket
+	if sock != nil {
+		pending[rid] = id
+	}
 	a.mu.Unlock()
 	if sock == nil {
 		return
 	}
-	rid := live.NewRequestID()
-	a.mu.Lock()
-	a.deleting[rid] = id
-	a.mu.Unlock()
-	if err := sock.Send(ctx, live.DeletePostFrame(rid, id)); err != nil {
+	if err := sock.Send(ctx, frame(rid, id)); err != nil {
 		a.mu.Lock()
-		delete(a.deleting, rid)
-		a.view.Notice = offlineDeleteNotice
+		delete(pending, rid)
+		a.view.Notice = offline
 		a.changed()
 		a.mu.Unlock()
 	}

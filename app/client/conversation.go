@@ -178,23 +178,8 @@ func (a *App) Like(ctx context.Context, id string, like bool) {
 
 // Report reports a post to the admins, with the reporter's reason.
 func (a *App) Report(ctx context.Context, id, reason string) {
-	a.mu.Lock()
-	sock := a.socket
-	a.mu.Unlock()
-	if sock == nil {
-		return
-	}
-	rid := live.NewRequestID()
-	a.mu.Lock()
-	a.reporting[rid] = id
-	a.mu.Unlock()
-	if err := sock.Send(ctx, live.ReportFrame(rid, id, reason)); err != nil {
-		a.mu.Lock()
-		delete(a.reporting, rid)
-		a.view.Notice = "You are offline: the post can be reported once the connection is back."
-		a.changed()
-		a.mu.Unlock()
-	}
+	a.sendTracked(ctx, a.reporting, id, func(rid, id string) []byte { return live.ReportFrame(rid, id, reason) },
+		"You are offline: the post can be reported once the connection is back.")
 }
 
 // LoadNotifications reads the newest notifications and the unread count.
