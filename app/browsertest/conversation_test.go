@@ -70,6 +70,7 @@ func TestConversation(t *testing.T) {
 	}
 
 	step("like counts live across two browsers", func(t *testing.T) {
+		alice.waitJS("the post on alice's wall", hasPost(text))
 		if s := likeState(alice); s != "false 0" {
 			t.Fatalf("before any like alice sees %q", s)
 		}

@@ -345,11 +345,20 @@ func TestDeliveredChangesAreForgotten(t *testing.T) {
 	db, _ := openTemp(t, Options{})
 	delivered := make(chan wall.Change, 1)
 	db.Subscribe(func(c wall.Change) { delivered <- c })
+	last := db.delivered.Load()
 	for i := range 100 {
 		p := mustCreate(t, db, fmt.Sprintf("k%d", i), newPost(time.Now(), "alice", "hi"))
 		if c := <-delivered; c.Post.ID != p.ID {
 			t.Fatalf("write %d: delivered %s, want %s", i, c.Post.ID, p.ID)
 		}
+		// Delivery marks the change delivered just after the subscriber
+		// returns: the next write may forget it only once that is done.
+		for deadline := time.Now().Add(10 * time.Second); db.delivered.Load() == last; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("write %d: never marked delivered", i)
+			}
+		}
+		last = db.delivered.Load()
 	}
 	if n := loggedChanges(t, db); n != 1 {
 		t.Fatalf("%d changes in the log after 100 writes each delivered before the next, want only the last", n)
