@@ -25,8 +25,8 @@ type Directory struct {
 var _ wall.UserDirectory = (*Directory)(nil)
 
 // LookupUsers implements wall.UserDirectory.
-func (d *Directory) LookupUsers(ctx context.Context, usernames []string) ([]wall.Identity, error) {
-	var users []wall.Identity
+func (d *Directory) LookupUsers(ctx context.Context, usernames []string) ([]wall.Member, error) {
+	var users []wall.Member
 	for _, name := range usernames {
 		out, err := d.Client.AdminGetUser(ctx, &cognitoidentityprovider.AdminGetUserInput{
 			UserPoolId: aws.String(d.UserPoolID),
@@ -51,7 +51,8 @@ func (d *Directory) LookupUsers(ctx context.Context, usernames []string) ([]wall
 		if sub == "" {
 			return nil, fmt.Errorf("user %q has no sub attribute", name)
 		}
-		users = append(users, wall.Identity{Sub: sub, Username: aws.ToString(out.Username)})
+		users = append(users, wall.Member{Identity: wall.Identity{Sub: sub, Username: aws.ToString(out.Username)},
+			JoinedAt: aws.ToTime(out.UserCreateDate).UTC()})
 	}
 	return users, nil
 }

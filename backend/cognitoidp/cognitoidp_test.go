@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -47,7 +48,7 @@ func (p *userPool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func user(name, sub string, enabled bool, status string) map[string]any {
-	return map[string]any{"Username": name, "Enabled": enabled, "UserStatus": status,
+	return map[string]any{"Username": name, "Enabled": enabled, "UserStatus": status, "UserCreateDate": 1.7e9,
 		"UserAttributes": []map[string]string{{"Name": "email", "Value": name + "@example.com"}, {"Name": "sub", "Value": sub}}}
 }
 
@@ -70,7 +71,9 @@ func TestLookupUsers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []wall.Identity{{Sub: "sub-ada", Username: "ada"}, {Sub: "sub-bob", Username: "bob"}}
+	joined := time.Unix(1.7e9, 0).UTC()
+	want := []wall.Member{{Identity: wall.Identity{Sub: "sub-ada", Username: "ada"}, JoinedAt: joined},
+		{Identity: wall.Identity{Sub: "sub-bob", Username: "bob"}, JoinedAt: joined}}
 	if !slices.Equal(got, want) {
 		t.Fatalf("LookupUsers = %v, want %v (missing, disabled and unconfirmed users left out)", got, want)
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -26,10 +27,25 @@ const (
 	RouteListNotifications = "GET /notifications"
 	RouteMarkRead          = "POST /notifications/read"
 	RouteListReports       = "GET /reports" // admins only (contract section 9)
+	// People and media (contract section 8).
+	RouteGetUsers      = "GET /users"
+	RouteGetUser       = "GET /users/{username}"
+	RouteListUserPosts = "GET /users/{username}/posts"
+	RouteUpdateMe      = "PATCH /me"
+	RouteCreateUpload  = "POST /uploads"
 )
 
 // APIRoutes lists every route of the HTTP API.
-var APIRoutes = []string{RouteListPosts, RouteGetPost, RouteListReplies, RouteListNotifications, RouteMarkRead, RouteListReports}
+var APIRoutes = []string{RouteListPosts, RouteGetPost, RouteListReplies, RouteListNotifications, RouteMarkRead, RouteListReports,
+	RouteGetUsers, RouteGetUser, RouteListUserPosts, RouteUpdateMe, RouteCreateUpload}
+
+// routesBySpecificity is APIRoutes, longest paths first: matched by the end of
+// a path, "GET /posts" would otherwise answer /users/ada/posts.
+var routesBySpecificity = func() []string {
+	routes := slices.Clone(APIRoutes)
+	slices.SortStableFunc(routes, func(a, b string) int { return strings.Count(b, "/") - strings.Count(a, "/") })
+	return routes
+}()
 
 // API answers the REST API (an HTTP API with a JWT authorizer in AWS, /api
 // locally): the routes of APIRoutes.
@@ -109,6 +125,16 @@ func (h *API) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (e
 		body, err = h.markRead(ctx, req, who)
 	case RouteListReports:
 		body, err = h.listReports(ctx, req, who)
+	case RouteGetUsers:
+		body, err = h.getUsers(ctx, req)
+	case RouteGetUser:
+		body, err = h.getUser(ctx, params["username"])
+	case RouteListUserPosts:
+		body, err = h.listUserPosts(ctx, req, who, params["username"])
+	case RouteUpdateMe:
+		body, err = h.updateMe(ctx, req, who)
+	case RouteCreateUpload:
+		body, err = h.createUpload(ctx, req, who)
 	}
 	if err != nil {
 		return h.fail(ctx, req, err, "sub", who.Sub), nil
@@ -225,7 +251,14 @@ func decodeBody(req events.APIGatewayV2HTTPRequest, v any) error {
 	if err := json.Unmarshal(body, v); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) && typeErr.Field != "" {
-			return wall.Errorf(wall.EINVALID, "%s must be a string.", typeErr.Field)
+			kind := "a string"
+			switch typeErr.Type.Kind() {
+			case reflect.Int, reflect.Int64, reflect.Int32, reflect.Float64:
+				kind = "a number"
+			case reflect.Slice:
+				kind = "a list"
+			}
+			return wall.Errorf(wall.EINVALID, "%s must be %s.", typeErr.Field, kind)
 		}
 		return wall.Errorf(wall.EINVALID, "The body must be a JSON object.")
 	}
@@ -247,7 +280,7 @@ func routeOf(req events.APIGatewayV2HTTPRequest) (string, map[string]string, boo
 	if path == "" {
 		path = req.RequestContext.HTTP.Path
 	}
-	for _, route := range APIRoutes {
+	for _, route := range routesBySpecificity {
 		if params, ok := matchRoute(route, req.RequestContext.HTTP.Method, path); ok {
 			return route, params, true
 		}

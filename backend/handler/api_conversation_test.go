@@ -295,7 +295,7 @@ func TestAPIUnknownConversationRoutesAreNotFound(t *testing.T) {
 		resp := w.call(t, "$default", r.method, r.path, "", "", nil)
 		assertAPIError(t, resp, http.StatusNotFound, wall.ENOTFOUND)
 	}
-	assertAPIError(t, w.call(t, "GET /users", "GET", "/users", "", "", nil), http.StatusNotFound, wall.ENOTFOUND)
+	assertAPIError(t, w.call(t, "GET /followers", "GET", "/followers", "", "", nil), http.StatusNotFound, wall.ENOTFOUND)
 }
 
 func TestAPIConversationRoutesNeedAnIdentity(t *testing.T) {

@@ -282,7 +282,7 @@ func TestAPIQueryParametersWithoutRawQueryString(t *testing.T) {
 func TestAPIUnknownRoutesAreNotFound(t *testing.T) {
 	api, _ := newTestAPI(newFeedPosts())
 	cases := map[string]events.APIGatewayV2HTTPRequest{
-		"fixture GET /users": loadEventFixture[events.APIGatewayV2HTTPRequest](t, "api-unknown-route.json", nil),
+		"fixture GET /followers": loadEventFixture[events.APIGatewayV2HTTPRequest](t, "api-unknown-route.json", nil),
 		"POST /posts on $default": loadEventFixture(t, "api-default-route-posts.json", func(r *events.APIGatewayV2HTTPRequest) {
 			r.RequestContext.HTTP.Method = http.MethodPost
 		}),

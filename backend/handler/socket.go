@@ -148,9 +148,10 @@ func (h *Socket) disconnect(ctx context.Context, req events.APIGatewayWebsocketP
 
 func (h *Socket) sendPost(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) events.APIGatewayProxyResponse {
 	return h.message(ctx, req, func(frame wall.ClientFrame, who wall.Identity) ([]byte, error) {
-		// Only requestId, text and parentId are read from the frame: the author
-		// comes from the authorizer, the id and time from the server.
-		post, err := h.Service.PublishDraft(ctx, who, wall.Draft{RequestID: frame.RequestID, Text: frame.Text, ParentID: frame.ParentID})
+		// Only requestId, text, parentId and images are read from the frame:
+		// the author comes from the authorizer, the id and time from the server.
+		post, err := h.Service.PublishDraft(ctx, who, wall.Draft{RequestID: frame.RequestID, Text: frame.Text,
+			ParentID: frame.ParentID, Images: frame.Images})
 		if err != nil {
 			return nil, err
 		}
@@ -312,7 +313,10 @@ func decodeClientFrame(req events.APIGatewayWebsocketProxyRequest) (wall.ClientF
 	case err == nil:
 		return frame, nil
 	case errors.As(err, &typeErr) && typeErr.Field != "":
-		// Every field of a client frame is a string.
+		// Every field of a client frame is a string, but images.
+		if typeErr.Field == "images" {
+			return frame, wall.Errorf(wall.EINVALID, "images must be a list of {\"upload\",\"alt\"}.")
+		}
 		return frame, wall.Errorf(wall.EINVALID, "%s must be a string.", typeErr.Field)
 	default:
 		return wall.ClientFrame{}, wall.Errorf(wall.EINVALID, "Frames must be JSON objects.")

@@ -132,10 +132,10 @@ type ConversationStore interface {
 	MarkRead(ctx context.Context, recipient, upTo string) (unread int, err error)
 }
 
-// UserDirectory finds users by name, for mentions.
+// UserDirectory finds users by name, for mentions and profiles.
 type UserDirectory interface {
 	// LookupUsers returns those of the lower-case usernames that exist.
-	LookupUsers(ctx context.Context, usernames []string) ([]Identity, error)
+	LookupUsers(ctx context.Context, usernames []string) ([]Member, error)
 }
 
 // ActionKey is the idempotency key of an action other than sendpost and

@@ -41,6 +41,8 @@ type ClientFrame struct {
 	Token     string `json:"token"`    // reauth only
 	ParentID  string `json:"parentId"` // sendpost of a reply only
 	Reason    string `json:"reason"`   // report only
+	// Images of a sendpost: uploads and their alt texts (section 8).
+	Images []ImageDraft `json:"images"`
 }
 
 // AckFrame answers the sender once its action is stored: for sendpost and

@@ -245,10 +245,14 @@ func FuzzPostJSON(f *testing.F) {
 			t.Fatalf("%s decodes to %+v,\nre-encoded %s decodes to %+v", data, p, encoded, again)
 		}
 		// The encoding is the contract's shape and nothing else: six fields,
-		// parentId on a reply, liked where the caller's like is known.
+		// parentId on a reply, images when it has any, liked where the
+		// caller's like is known.
 		var fields map[string]any
 		want := 6
 		if p.ParentID != "" {
+			want++
+		}
+		if p.Images != "" {
 			want++
 		}
 		if p.Liked != wall.LikedUnknown {

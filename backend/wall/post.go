@@ -41,6 +41,8 @@ type Post struct {
 	// Mentions are the existing users the text names with @username, as the
 	// service resolved them for the store to notify; never in the JSON.
 	Mentions Mentions
+	// Images are the post's pictures (contract section 8).
+	Images Images
 }
 
 // Liking is whether the caller likes a post, or unknown (not said).
@@ -88,20 +90,21 @@ func (m Mentions) Users() []Identity {
 }
 
 type postJSON struct {
-	ID         string `json:"id"`
-	Author     string `json:"author"`
-	Text       string `json:"text"`
-	CreatedAt  string `json:"createdAt"`
-	ReplyCount int    `json:"replyCount"`
-	LikeCount  int    `json:"likeCount"`
-	ParentID   string `json:"parentId,omitempty"`
-	Liked      *bool  `json:"liked,omitempty"` // REST answers and acks only
+	ID         string      `json:"id"`
+	Author     string      `json:"author"`
+	Text       string      `json:"text"`
+	CreatedAt  string      `json:"createdAt"`
+	ReplyCount int         `json:"replyCount"`
+	LikeCount  int         `json:"likeCount"`
+	ParentID   string      `json:"parentId,omitempty"`
+	Images     []imageJSON `json:"images,omitempty"`
+	Liked      *bool       `json:"liked,omitempty"` // REST answers and acks only
 }
 
 // MarshalJSON writes the contract's shape, with createdAt in TimeLayout.
 func (p Post) MarshalJSON() ([]byte, error) {
 	return json.Marshal(postJSON{ID: p.ID, Author: p.Author, Text: p.Text, CreatedAt: FormatTime(p.CreatedAt),
-		ReplyCount: max(p.ReplyCount, 0), LikeCount: max(p.LikeCount, 0), ParentID: p.ParentID, Liked: p.Liked.json()})
+		ReplyCount: max(p.ReplyCount, 0), LikeCount: max(p.LikeCount, 0), ParentID: p.ParentID, Images: p.Images.contractJSON(), Liked: p.Liked.json()})
 }
 
 func (l Liking) json() *bool {
@@ -142,7 +145,7 @@ func (p *Post) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*p = Post{ID: v.ID, Author: v.Author, Text: v.Text, CreatedAt: t,
-		ReplyCount: max(v.ReplyCount, 0), LikeCount: max(v.LikeCount, 0), ParentID: v.ParentID, Liked: likingOfJSON(v.Liked)}
+		ReplyCount: max(v.ReplyCount, 0), LikeCount: max(v.LikeCount, 0), ParentID: v.ParentID, Images: imagesOfJSON(v.Images), Liked: likingOfJSON(v.Liked)}
 	return nil
 }
 
@@ -187,6 +190,16 @@ func NormalizeText(text string) (string, error) {
 		return "", Errorf(EINVALID, "Text is %d characters long; the limit is %d.", n, MaxTextLength)
 	}
 	return text, nil
+}
+
+// NormalizeCaption is NormalizeText for the text of a post with images,
+// which may be empty.
+func NormalizeCaption(text string) (string, error) {
+	t, err := NormalizeText(text)
+	if err != nil && utf8.ValidString(text) && !strings.ContainsFunc(text, visible) {
+		return "", nil
+	}
+	return t, err
 }
 
 // visible reports whether r shows something: not white space, not a format

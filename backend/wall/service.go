@@ -17,7 +17,12 @@ type Service struct {
 	Users UserDirectory
 	// Reports keeps reports; nil: reports are refused as unavailable.
 	Reports ReportStore
-	Limiter RateLimiter // sendposts, replies included; nil: no limit
+	// Profiles keeps profiles; Uploads and Media take images in. nil:
+	// profiles, uploads and images are refused as unavailable.
+	Profiles ProfileStore
+	Uploads  UploadStore
+	Media    MediaProcessor
+	Limiter  RateLimiter // sendposts, replies included; nil: no limit
 	// LikeLimiter counts likes, unlikes and reports (each under its own
 	// key), apart from posts: the contract allows them their own limit, at
 	// least 60 a minute; nil: no limit.
@@ -32,6 +37,7 @@ type Draft struct {
 	RequestID string
 	Text      string
 	ParentID  string // "" for a top-level post
+	Images    []ImageDraft
 }
 
 func (s *Service) now() time.Time {
@@ -119,7 +125,14 @@ func (s *Service) PublishDraft(ctx context.Context, who Identity, d Draft) (Post
 	if err := ValidateRequestID(requestID); err != nil {
 		return Post{}, err
 	}
-	text, err := NormalizeText(d.Text)
+	if err := validateImageDrafts(d.Images); err != nil {
+		return Post{}, err
+	}
+	normalize := NormalizeText
+	if len(d.Images) > 0 {
+		normalize = NormalizeCaption
+	}
+	text, err := normalize(d.Text)
 	if err != nil {
 		return Post{}, err
 	}
@@ -156,9 +169,13 @@ func (s *Service) PublishDraft(ctx context.Context, who Identity, d Draft) (Post
 	if err != nil {
 		return Post{}, err
 	}
+	images, err := s.claimImages(ctx, who, key, d.Images)
+	if err != nil {
+		return Post{}, err
+	}
 	now := s.now().UTC().Truncate(time.Millisecond)
 	p := Post{ID: s.ids.Next(now), Author: who.Username, AuthorSub: who.Sub, Text: text, CreatedAt: now,
-		ParentID: parentID, Mentions: MentionsOf(mentions)}
+		ParentID: parentID, Mentions: MentionsOf(mentions), Images: images}
 	// The write must be visible within MaxVisibilityDelay of the id's time, or
 	// not at all: that is what bounds a catching-up client's window. (A
 	// timeout, not a deadline at now+delay: Now may be a test's clock.)
@@ -187,7 +204,13 @@ func (s *Service) Delete(ctx context.Context, who Identity, requestID, id string
 	if requestID != "" {
 		key = DeleteRequestKey(who, requestID)
 	}
-	return s.Posts.DeletePost(ctx, key, id, who)
+	replies := s.repliesWithImages(ctx, id)
+	p, err := s.Posts.DeletePost(ctx, key, id, who)
+	if err != nil {
+		return Post{}, err
+	}
+	s.deleteImages(ctx, append(replies, p))
+	return p, nil
 }
 
 // mentions resolves the users text mentions, the author left out.
@@ -200,10 +223,10 @@ func (s *Service) mentions(ctx context.Context, text string, author Identity) ([
 	if err != nil {
 		return nil, err
 	}
-	out := users[:0]
+	var out []Identity
 	for _, u := range users {
 		if u.Sub != author.Sub {
-			out = append(out, u)
+			out = append(out, u.Identity)
 		}
 	}
 	return out, nil

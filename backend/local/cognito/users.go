@@ -10,10 +10,10 @@ import (
 )
 
 // LookupUsers returns those of usernames that are signed-up users, as
-// wall.UserDirectory asks (for @mentions): one read of the users bucket,
+// wall.UserDirectory asks (for @mentions and profiles): one read of the users bucket,
 // whose keys are the folded usernames.
-func (s *Server) LookupUsers(_ context.Context, usernames []string) ([]wall.Identity, error) {
-	var found []wall.Identity
+func (s *Server) LookupUsers(_ context.Context, usernames []string) ([]wall.Member, error) {
+	var found []wall.Member
 	err := s.store.db.View(func(tx *bbolt.Tx) error {
 		users := tx.Bucket(bucketUsers)
 		for _, name := range usernames {
@@ -23,7 +23,7 @@ func (s *Server) LookupUsers(_ context.Context, usernames []string) ([]wall.Iden
 				return fmt.Errorf("read user %q: %w", name, err)
 			}
 			if ok {
-				found = append(found, wall.Identity{Sub: u.Sub, Username: u.Username})
+				found = append(found, wall.Member{Identity: wall.Identity{Sub: u.Sub, Username: u.Username}, JoinedAt: u.CreatedAt})
 			}
 		}
 		return nil

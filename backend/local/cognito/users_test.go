@@ -20,8 +20,8 @@ func TestLookupUsersFindsSignedUpUsersOnly(t *testing.T) {
 	}
 	var names []string
 	for _, u := range got {
-		if u.Sub == "" {
-			t.Errorf("user %+v without a sub", u)
+		if u.Sub == "" || u.JoinedAt.IsZero() {
+			t.Errorf("user %+v without a sub or a join date", u)
 		}
 		names = append(names, u.Username)
 	}
