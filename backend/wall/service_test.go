@@ -21,13 +21,13 @@ var (
 // drop) and, when limit > 0, a rate limiter of limit posts a day on that clock.
 func newService(t *testing.T, limit int) (*wall.Service, *bolt.DB, time.Time) {
 	t.Helper()
-	db, err := bolt.Open(filepath.Join(t.TempDir(), "postwall.db"), bolt.Options{})
+	now := time.Date(2026, 11, 26, 4, 5, 6, 789_654_321, time.FixedZone("EET", 2*60*60))
+	clock := func() time.Time { return now }
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "postwall.db"), bolt.Options{Now: clock})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
-	now := time.Date(2026, 11, 26, 4, 5, 6, 789_654_321, time.FixedZone("EET", 2*60*60))
-	clock := func() time.Time { return now }
 	s := &wall.Service{Posts: db, Now: clock}
 	if limit > 0 {
 		s.Limiter = bolt.NewLimiter(limit, 24*time.Hour, clock)
