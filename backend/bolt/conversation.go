@@ -396,8 +396,8 @@ func deleteReply(tx *bbolt.Tx, p wall.Post) error {
 	return deletePrefix(tx.Bucket(bucketLikes), []byte(p.ID))
 }
 
-// deleteThread deletes the replies of parentID with their likes, and the
-// parent's likes.
+// deleteThread deletes the replies of parentID with their likes and their
+// places in their authors' indexes (and counts), and the parent's likes.
 func deleteThread(tx *bbolt.Tx, parentID string) error {
 	threads, replies, likes := tx.Bucket(bucketThreads), tx.Bucket(bucketReplies), tx.Bucket(bucketLikes)
 	prefix := []byte(parentID)
@@ -408,6 +408,15 @@ func deleteThread(tx *bbolt.Tx, parentID string) error {
 	}
 	for _, k := range entries {
 		id := k[len(prefix):]
+		if v := replies.Get(id); v != nil {
+			r, err := decodePost(v)
+			if err != nil {
+				return fmt.Errorf("reply %s: %w", id, err)
+			}
+			if err := unindexByAuthor(tx, r); err != nil {
+				return err
+			}
+		}
 		if err := replies.Delete(id); err != nil {
 			return err
 		}

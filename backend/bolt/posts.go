@@ -106,6 +106,9 @@ func (db *DB) CreatePost(ctx context.Context, requestKey string, p wall.Post) (w
 			}
 			changes = appendNotification(changes, n)
 		}
+		if err := indexByAuthor(tx, p); err != nil {
+			return nil, err
+		}
 		if err := requests.Put([]byte(requestKey), value); err != nil {
 			return nil, err
 		}
@@ -245,6 +248,9 @@ func (db *DB) DeletePost(ctx context.Context, requestKey, id string, by wall.Ide
 		}
 		deleted = p
 		changes := []wall.Change{{Post: p, Deleted: true}}
+		if err := unindexByAuthor(tx, p); err != nil {
+			return nil, err
+		}
 		if p.ParentID == "" {
 			// Its replies go with it, unannounced: clients drop a thread
 			// with its post.
@@ -289,11 +295,15 @@ type postRecord struct {
 	ReplyCount int    `json:"replyCount"`
 	LikeCount  int    `json:"likeCount"`
 	ParentID   string `json:"parentId,omitempty"`
+	// Images is wall.Images as it is, keys included: a string, so that the
+	// post read back compares equal to the one stored.
+	Images string `json:"images,omitempty"`
 }
 
 func newPostRecord(p wall.Post) postRecord {
 	return postRecord{ID: p.ID, Author: p.Author, AuthorSub: p.AuthorSub, Text: p.Text,
-		CreatedAt: wall.FormatTime(p.CreatedAt), ReplyCount: p.ReplyCount, LikeCount: p.LikeCount, ParentID: p.ParentID}
+		CreatedAt: wall.FormatTime(p.CreatedAt), ReplyCount: p.ReplyCount, LikeCount: p.LikeCount, ParentID: p.ParentID,
+		Images: string(p.Images)}
 }
 
 func (r postRecord) post() (wall.Post, error) {
@@ -302,7 +312,7 @@ func (r postRecord) post() (wall.Post, error) {
 		return wall.Post{}, fmt.Errorf("decode post %s: createdAt: %w", r.ID, err)
 	}
 	return wall.Post{ID: r.ID, Author: r.Author, AuthorSub: r.AuthorSub, Text: r.Text, CreatedAt: at,
-		ReplyCount: r.ReplyCount, LikeCount: r.LikeCount, ParentID: r.ParentID}, nil
+		ReplyCount: r.ReplyCount, LikeCount: r.LikeCount, ParentID: r.ParentID, Images: wall.Images(r.Images)}, nil
 }
 
 func encodePost(p wall.Post) ([]byte, error) {

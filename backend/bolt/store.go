@@ -1,7 +1,8 @@
 // Package bolt is Postwall's embedded store, on bbolt: posts, replies, likes,
-// notifications, reports, idempotency records, connections and a log of
-// committed changes in one bbolt file, plus an in-memory rate limiter. It
-// implements wall.PostStore, wall.ConversationStore, wall.ReportStore and
+// notifications, reports, profiles, uploads, idempotency records, connections
+// and a log of committed changes in one bbolt file, plus an in-memory rate
+// limiter. It implements wall.PostStore, wall.ConversationStore,
+// wall.ReportStore, wall.ProfileStore, wall.UploadStore and
 // wall.ConnectionStore for the local server, the way the DynamoDB adapters
 // implement them in AWS.
 //
@@ -28,6 +29,12 @@
 //     reporter's sub -> report id, written with the report in one
 //     transaction, so a user's second report of a post stores nothing.
 //     Reports outlive their post: what was reported stays on record.
+//   - author_posts: author's sub + NUL + post id -> where the post lives, for
+//     a user's posts and replies newest first; post_counts: sub -> count,
+//     kept in the transactions that write and delete posts; profiles: sub ->
+//     profile JSON. A file from before them is indexed once, at Open.
+//   - uploads: upload id -> upload JSON; claimed in one transaction, so two
+//     posts never get one image.
 //   - connections: connection id -> connection JSON (mirrored in memory, with
 //     an index by sub for notifications); changes: the change log.
 //
@@ -112,13 +119,19 @@ var (
 	// Moderation (reports.go).
 	bucketReports    = []byte("reports")     // report id -> report JSON (with the reporter's sub)
 	bucketReportKeys = []byte("report_keys") // post id + reporter's sub -> report id: one report per user and post
+
+	// People and media (people.go).
+	bucketProfiles    = []byte("profiles")     // sub -> profile JSON (without its count)
+	bucketPostCounts  = []byte("post_counts")  // sub -> posts and replies by sub (8 bytes, big-endian)
+	bucketAuthorPosts = []byte("author_posts") // sub + NUL + post id -> 'p' (in posts) or 'r' (in replies)
+	bucketUploads     = []byte("uploads")      // upload id -> upload JSON
 )
 
 // allBuckets are the buckets Open creates.
 var allBuckets = [][]byte{bucketPosts, bucketRequests, bucketRequestTimes, bucketDeleteRequests,
 	bucketDeleteRequestTimes, bucketConnections, bucketChanges, bucketReplies, bucketThreads, bucketLikes,
 	bucketLikeRequests, bucketLikeRequestTimes, bucketNotifications, bucketNotificationKeys, bucketUnread,
-	bucketUnreadCounts, bucketReports, bucketReportKeys}
+	bucketUnreadCounts, bucketReports, bucketReportKeys, bucketProfiles, bucketPostCounts, bucketAuthorPosts, bucketUploads}
 
 // Defaults for Options.
 const (
@@ -226,9 +239,17 @@ func Open(path string, opts Options) (*DB, error) {
 				return fmt.Errorf("forget %s of the previous process: %w", name, err)
 			}
 		}
+		// A file from before the author index has posts that are in no
+		// one's index and no count yet.
+		indexed := tx.Bucket(bucketAuthorPosts) != nil
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		if !indexed {
+			if err := indexExistingPosts(tx); err != nil {
+				return fmt.Errorf("index the posts by author: %w", err)
 			}
 		}
 		return nil
@@ -384,6 +405,9 @@ func (db *DB) prune() error {
 	}
 	if err := db.forgetOldKeys(bucketLikeRequestTimes, bucketLikeRequests, oldest); err != nil {
 		return fmt.Errorf("store: forget old like request keys: %w", err)
+	}
+	if err := db.forgetOldUploads(wall.MinIDAt(now.Add(-forgetUploadsAfter))); err != nil {
+		return fmt.Errorf("store: forget old uploads: %w", err)
 	}
 	if err := db.forgetLongExpiredConnections(now.Add(-forgetConnectionsAfter)); err != nil {
 		return fmt.Errorf("store: forget expired connections: %w", err)
