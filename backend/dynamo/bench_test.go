@@ -161,3 +161,52 @@ func seedItems(b *testing.B, client *dynamodb.Client, table string, n int, item 
 		}
 	}
 }
+
+// BenchmarkUserPostsFirstPage reads the first page (limit 50) of one user's
+// posts, a third of them replies, through the author index, and the first
+// page of the feed in the same table (the floor: one Query), with 10 authors
+// of 1,000 posts each. A user's page costs one index Query and two
+// BatchGetItems (the items, then their replies' parents), whatever the table
+// holds; on dynalite about five times the feed's page.
+//
+//	go test -run '^$' -bench UserPostsFirstPage -benchtime 200x ./backend/dynamo
+func BenchmarkUserPostsFirstPage(b *testing.B) {
+	client := dynalite.NewClient(dynalite.Start(b))
+	const authors, perAuthor = 10, 1000
+	table := "bench-people"
+	if err := CreateTables(context.Background(), client, Tables{Posts: table}); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now().Add(-time.Duration(authors*perAuthor) * time.Second)
+	var parents []string
+	seedItems(b, client, table, authors*perAuthor, func(i int) map[string]types.AttributeValue {
+		at := start.Add(time.Duration(i) * time.Second)
+		sub := fmt.Sprint("sub-", i%authors)
+		p := wall.Post{ID: wall.NewID(at), Author: "user", AuthorSub: sub, Text: fmt.Sprintf("post %d", i), CreatedAt: at}
+		if i%3 == 2 && len(parents) > 0 {
+			p.ParentID = parents[len(parents)-1]
+		} else {
+			parents = append(parents, p.ID)
+		}
+		item := postAttributes(p)
+		maps(item, postKeyOf(p))
+		item[AttrAuthorKey] = str(sub)
+		return item
+	})
+	store := NewPostStore(client, table)
+	ctx := context.Background()
+	b.Run("feed", func(b *testing.B) {
+		for b.Loop() {
+			if posts, _, err := store.ListPosts(ctx, wall.PostQuery{Limit: 50}); err != nil || len(posts) != 50 {
+				b.Fatalf("feed page: %d posts, %v", len(posts), err)
+			}
+		}
+	})
+	b.Run("user", func(b *testing.B) {
+		for b.Loop() {
+			if posts, _, err := store.ListUserPosts(ctx, "sub-3", wall.PostQuery{Limit: 50}); err != nil || len(posts) != 50 {
+				b.Fatalf("user page: %d posts, %v", len(posts), err)
+			}
+		}
+	})
+}

@@ -18,6 +18,11 @@ func runConformance(t *testing.T) {
 		return NewPostStore(testClient, newTables(t).Posts)
 	})
 	runReports(t)
+	walltest.TestPeopleStore(t, func(t *testing.T, now func() time.Time) walltest.PeopleStore {
+		s := NewPostStore(testClient, newTables(t).Posts)
+		s.Now = now
+		return s
+	})
 	walltest.TestConnectionStore(t, func(t *testing.T) wall.ConnectionStore {
 		return NewConnectionStore(testClient, newTables(t).Connections)
 	})

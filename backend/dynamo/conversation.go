@@ -282,6 +282,19 @@ func (s *PostStore) ListReplies(ctx context.Context, parentID string, q wall.Pos
 // raised the count before it stopped, so the count is recounted from the
 // thread instead, which is right either way.
 func (s *PostStore) complete(ctx context.Context, requestKey string, p wall.Post, placedNow bool) (wall.Post, error) {
+	if p.AuthorSub != "" {
+		// The author's PostCount, the same way: this call's item is one
+		// more; an earlier attempt's may or may not have been counted.
+		var err error
+		if placedNow {
+			err = s.addPostCount(ctx, p.AuthorSub, 1)
+		} else {
+			err = s.recountPosts(ctx, p.AuthorSub)
+		}
+		if err != nil {
+			return wall.Post{}, err
+		}
+	}
 	notified := map[string]bool{p.AuthorSub: true}
 	if p.ParentID != "" {
 		var parent wall.Post
@@ -290,6 +303,14 @@ func (s *PostStore) complete(ctx context.Context, requestKey string, p wall.Post
 			parent, err = s.raiseReplyCount(ctx, p.ParentID)
 		} else {
 			parent, err = s.recountReplies(ctx, p.ParentID)
+		}
+		if wall.ErrorCode(err) == wall.ENOTFOUND {
+			// The parent was deleted after this reply was placed, maybe
+			// after its delete looked for replies: the reply leaves the
+			// author index as that delete's others do.
+			if oerr := s.orphanReply(ctx, threadKeyOf(p.ParentID, p.ID), p.AuthorSub); oerr != nil {
+				return wall.Post{}, oerr
+			}
 		}
 		if err != nil {
 			return wall.Post{}, err

@@ -1,6 +1,8 @@
 // Package dynamo implements Postwall's store ports on Amazon DynamoDB: the posts
 // feed with its idempotency records, threads, likes, notifications and reports
-// (PostStore), the open WebSocket connections (ConnectionStore) and the
+// (PostStore, which also keeps profiles, a user's posts and upload records:
+// wall.ProfileStore and wall.UploadStore), the open WebSocket connections
+// (ConnectionStore) and the
 // per-user rate limit shared by every Lambda instance (RateLimiter).
 //
 // Three tables, all on-demand:
@@ -8,14 +10,24 @@
 //	posts        pk (S) + sk (S); its stream (NEW_AND_OLD_IMAGES) drives the
 //	             fan-out, decoded by StreamChange.
 //	             - pk="FEED", sk=post id: a top-level post (id, author,
-//	               authorSub, text, createdAt, replyCount, likeCount, req =
-//	               its request key), or a tombstone at the same key
+//	               authorSub, text, createdAt, replyCount, likeCount,
+//	               images = its wall.Images, req = its request key,
+//	               authorKey = authorSub while live), or a tombstone at the same key
 //	               (deleted=true, ttl): a deleted post (its attributes kept,
 //	               delReq = the delete's request key) or a void (void=true:
 //	               an id a repair gave up).
 //	             - pk="THREAD#"+parent id, sk=reply id: a reply, as a FEED
 //	               item plus parentId (tombstones alike). Its own partition,
 //	               so the feed stays top-level and a thread page is one Query.
+//	               orphaned=true (and no authorKey) once its parent's delete
+//	               took it out of the author index.
+//	             - pk="PROFILE#"+sub, sk="PROFILE": username, displayName,
+//	               bio, avatar (a map: url, key, width, height, type) and
+//	               postCount (the user's items that carry authorKey).
+//	             - pk="UPLOAD#"+upload id, sk="UPLOAD": owner, contentType,
+//	               size, createdAt, state, image (a map), reason, usedBy,
+//	               and ttl (wall.UnusedUploadLifetime from createdAt) until
+//	               it is used.
 //	             - pk="REPLY#"+reply id, sk="REPLY": parentId, to find a reply
 //	               by its id with a consistent read (a GSI has none).
 //	             - pk="LIKE#"+post id, sk=sub: liked (bool), req: one item per
@@ -43,6 +55,11 @@
 //	               idempotency record, holding the post as it was.
 //	             - pk="ACT#"+wall.ActionKey, sk="ACT", ttl: a like's or
 //	               unlike's idempotency record, holding its answer.
+//	             GSI PostsByAuthorIndex ("byAuthor"): partition AttrAuthorKey
+//	             ("authorKey"), sort AttrID ("id"), KEYS_ONLY. Sparse: only
+//	             live FEED and THREAD items carry authorKey, so it lists
+//	             exactly the posts and replies a user's page shows (give or
+//	             take its lag, which ListUserPosts corrects on the table).
 //	connections  id (S); ttl = expiresAt + 1 hour, in epoch seconds. GSI
 //	             ConnectionsBySubIndex ("bySub"): partition key sub (S), all
 //	             attributes, for the connections of one user.
@@ -57,7 +74,7 @@
 //
 // Nothing here uses transactions (dynalite has none): every multi-item
 // operation is ordered so that a crash between its writes leaves a state that
-// a retry repairs. Counts (replyCount, likeCount, unread) are derived data:
+// a retry repairs. Counts (replyCount, likeCount, unread, postCount) are derived data:
 // the usual path adds to them with one ADD, and a retry that cannot tell
 // whether its ADD landed (it finds the item that precedes the ADD already
 // written by an earlier attempt of the same request) recounts them from the
@@ -70,15 +87,33 @@
 // partitions, so they run on retries only, never on a read path; reads never
 // Scan.
 //
-// A reply: REQ record, REPLY locator, THREAD item, ADD 1 to the parent's
-// replyCount on condition that it is a live FEED item (the race-free check
-// that the parent exists), notifications (the parent's author, kind reply;
-// then each mention, never the author and never twice), done on the REQ
-// record. Deleting a post tombstones its item only: its replies, likes and
-// notifications stay, unreachable (reads of a reply check that its parent is
-// live), so the delete costs the same for any thread and no stream record,
-// hence no frame, is made per reply. Deleting a reply also takes one off its
-// parent's count (then the DEL record, whose absence makes a retry recount).
+// A reply: REQ record, REPLY locator, THREAD item, ADD 1 to the author's
+// postCount, ADD 1 to the parent's replyCount on condition that it is a live
+// FEED item (the race-free check that the parent exists), notifications (the
+// parent's author, kind reply; then each mention, never the author and never
+// twice), done on the REQ record. A top-level post makes the same writes but
+// those of the parent. postCount follows the count pattern: the call that
+// put the item ADDs; a retry recounts (the author's index entries, each
+// checked on the table). Deleting a post tombstones its item (REMOVE
+// authorKey, ADD -1 to its author's postCount), then takes each live reply
+// out of the author index (REMOVE authorKey, SET orphaned, on condition that
+// authorKey is there; the call whose write landed ADDs -1 to that reply's
+// author), then the DEL record. Its replies, likes and notifications stay,
+// unreachable (reads of a reply check that its parent is live); the orphaned
+// replies' MODIFY records announce nothing, so no frame is made per reply. A
+// reply that finds its parent gone when it counts itself on it takes itself
+// out the same conditional way: it may have landed after the delete read the
+// thread. A retried delete recounts its post's author and the authors of
+// replies already orphaned. Deleting a reply also takes one off its author's
+// and its parent's counts (then the DEL record, whose absence makes a retry
+// recount).
+//
+// An upload: PutUpload on condition that the id is new; FinishUpload and
+// ClaimUpload are each one UpdateItem whose condition is the whole rule
+// (pending and unexpired; the owner's, ready and unexpired or used by this
+// same use), so concurrent claims cannot both win. Expiry is checked on
+// every read and in those conditions (createdAt, which sorts as text), never
+// left to TTL.
 //
 // A like: the like item (conditional on the opposite state), ADD ±1 on the
 // post item, the author's notification (first like only: the NKEY item makes
@@ -132,8 +167,14 @@ func CreateTables(ctx context.Context, client *dynamodb.Client, names Tables) er
 	}{
 		{names.Posts,
 			[]types.KeySchemaElement{{AttributeName: aws.String(attrPK), KeyType: types.KeyTypeHash}, {AttributeName: aws.String(attrSK), KeyType: types.KeyTypeRange}},
-			[]types.AttributeDefinition{{AttributeName: aws.String(attrPK), AttributeType: str}, {AttributeName: aws.String(attrSK), AttributeType: str}},
-			true, nil},
+			[]types.AttributeDefinition{{AttributeName: aws.String(attrPK), AttributeType: str}, {AttributeName: aws.String(attrSK), AttributeType: str},
+				{AttributeName: aws.String(AttrAuthorKey), AttributeType: str}, {AttributeName: aws.String(AttrID), AttributeType: str}},
+			true,
+			[]types.GlobalSecondaryIndex{{
+				IndexName:  aws.String(PostsByAuthorIndex),
+				KeySchema:  []types.KeySchemaElement{{AttributeName: aws.String(AttrAuthorKey), KeyType: types.KeyTypeHash}, {AttributeName: aws.String(AttrID), KeyType: types.KeyTypeRange}},
+				Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly},
+			}}},
 		{names.Connections,
 			[]types.KeySchemaElement{{AttributeName: aws.String(attrConnID), KeyType: types.KeyTypeHash}},
 			[]types.AttributeDefinition{{AttributeName: aws.String(attrConnID), AttributeType: str}, {AttributeName: aws.String(attrSub), AttributeType: str}},

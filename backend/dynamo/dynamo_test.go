@@ -64,6 +64,7 @@ func TestDynamo(t *testing.T) {
 	t.Run("ReplyDeleteCrashThenRetry", testReplyDeleteCrashThenRetry)
 	t.Run("ConnectionsOfUser", testConnectionsOfUser)
 	t.Run("NotifiedHearsEachNotificationOnce", testNotifiedOnce)
+	t.Run("People", testPeople)
 	runConformance(t)
 }
 

@@ -23,7 +23,8 @@ var errCrash = errors.New("injected crash: the request never reached DynamoDB")
 type faultTransport struct {
 	mu    sync.Mutex
 	rules []*faultRule
-	sent  int // requests that reached the transport
+	sent  int            // requests that reached the transport
+	ops   map[string]int // of them, by operation
 	// crashWrite, when positive, makes the write (PutItem, UpdateItem,
 	// DeleteItem) of that number, counted from crashAtWrite, fail as a crash.
 	crashWrite int
@@ -124,6 +125,10 @@ func (f *faultTransport) match(op string, body []byte) *faultRule {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.sent++
+	if f.ops == nil {
+		f.ops = map[string]int{}
+	}
+	f.ops[op]++
 	for _, r := range f.rules {
 		if r.op != op || (!r.crash && r.hits > 0) {
 			continue
@@ -145,6 +150,16 @@ func (f *faultTransport) requests() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.sent
+}
+
+// operations returns how many requests of each operation reached the
+// transport since the last call, and starts counting afresh.
+func (f *faultTransport) operations() map[string]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ops := f.ops
+	f.ops = nil
+	return ops
 }
 
 // faultyClient is a client of the package's dynalite whose requests go through

@@ -37,7 +37,7 @@ const (
 	DeletePKPrefix = "DEL#"
 	deleteSK       = "DEL"
 
-	attrID         = "id"
+	attrID         = AttrID
 	attrAuthor     = "author"
 	attrAuthorSub  = "authorSub" // absent on posts stored before subjects were kept
 	attrText       = "text"
@@ -64,6 +64,10 @@ const (
 	// attrDone, on a REQ record: every write of the request has been made
 	// (post item, parent's count, notifications), so a retry reads nothing else.
 	attrDone = "done"
+	// attrImages: the post's wall.Images (their JSON, one string), on every
+	// item that holds a post, so repairs, tombstones, DEL records and the
+	// stream keep them. Absent when the post has none.
+	attrImages = "images"
 )
 
 // DefaultRequestTTL is how long a requestId is remembered.
@@ -362,6 +366,11 @@ func (s *PostStore) putPostItem(ctx context.Context, requestKey string, p wall.P
 		item[k] = v
 	}
 	item[attrRequest] = str(requestKey)
+	if p.AuthorSub != "" {
+		// Into the author index; counted in the author's PostCount by
+		// complete (see people.go).
+		item[AttrAuthorKey] = str(p.AuthorSub)
+	}
 	_, err = s.Client.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:           aws.String(s.Table),
 		Item:                item,
@@ -511,12 +520,17 @@ func (s *PostStore) ListPosts(ctx context.Context, q wall.PostQuery) ([]wall.Pos
 //  1. the tombstone, replacing the FEED item in place (UpdateItem) on condition
 //     that it is a live post by the caller: the condition, not the read before
 //     it, is what enforces author-only delete when requests race. It records
-//     requestKey.
-//  2. with a request key, the DEL record holding the post as it was.
+//     requestKey and takes the post out of the author index.
+//  2. ADD -1 to the author's postCount.
+//  3. a reply: ADD -1 to its parent's replyCount; a top-level post: its
+//     replies out of the author index and off their authors' counts
+//     (orphanReplies).
+//  4. with a request key, the DEL record holding the post as it was.
 //
 // A refused delete writes nothing, so it is not remembered. A crash before 1
 // leaves nothing done; after 1, the retry finds its own tombstone (by the
-// request key on it), writes the DEL record and answers the same post.
+// request key on it), recounts what steps 2 and 3 may have counted, finishes
+// step 3, writes the DEL record and answers the same post.
 func (s *PostStore) DeletePost(ctx context.Context, requestKey, id string, by wall.Identity) (wall.Post, error) {
 	if requestKey != "" {
 		item, err := s.readRecord(ctx, deleteKeyOf(requestKey))
@@ -539,12 +553,19 @@ func (s *PostStore) DeletePost(ctx context.Context, requestKey, id string, by wa
 			if err != nil {
 				return wall.Post{}, fmt.Errorf("tombstone of post %s: %w", id, err)
 			}
+			// Our own earlier attempt: whether it took one off the
+			// counts is unknown, so they are recounted.
+			if p.AuthorSub != "" {
+				if err := s.recountPosts(ctx, p.AuthorSub); err != nil {
+					return wall.Post{}, err
+				}
+			}
 			if p.ParentID != "" {
-				// Our own earlier attempt: whether it took one off the
-				// parent's count is unknown, so the count is recounted.
 				if _, err := s.recountReplies(ctx, p.ParentID); err != nil && wall.ErrorCode(err) != wall.ENOTFOUND {
 					return wall.Post{}, err
 				}
+			} else if err := s.orphanReplies(ctx, p.ID, true); err != nil {
+				return wall.Post{}, err
 			}
 			return s.rememberDelete(ctx, requestKey, p)
 		}
@@ -555,8 +576,9 @@ func (s *PostStore) DeletePost(ctx context.Context, requestKey, id string, by wa
 			return wall.Post{}, err
 		}
 
+		// The tombstone leaves the author index: counts and pages agree.
 		set := "SET #deleted = :true, #ttl = :ttl"
-		names := map[string]string{"#deleted": attrDeleted, "#ttl": attrTTL}
+		names := map[string]string{"#deleted": attrDeleted, "#ttl": attrTTL, "#authorKey": AttrAuthorKey}
 		values := map[string]types.AttributeValue{
 			":true": boolean(true),
 			":ttl":  num(s.now().Add(s.requestTTL() + tombstoneMargin).Unix()),
@@ -566,6 +588,7 @@ func (s *PostStore) DeletePost(ctx context.Context, requestKey, id string, by wa
 			names["#delReq"] = attrDeleteRequest
 			values[":delReq"] = str(requestKey)
 		}
+		set += " REMOVE #authorKey"
 		// wall.Post.DeletableBy, as a condition: the author, or an admin for
 		// any live post.
 		cond := "attribute_exists(pk) AND attribute_not_exists(#deleted)"
@@ -593,10 +616,19 @@ func (s *PostStore) DeletePost(ctx context.Context, requestKey, id string, by wa
 		if err != nil {
 			return wall.Post{}, fmt.Errorf("deleted post %s: %w", id, err)
 		}
+		if getString(out.Attributes, AttrAuthorKey) != "" {
+			// This call took the post out of the index: it takes it off
+			// the author's count.
+			if err := s.addPostCount(ctx, p.AuthorSub, -1); err != nil {
+				return wall.Post{}, err
+			}
+		}
 		if p.ParentID != "" {
 			if err := s.addReplyCount(ctx, p.ParentID, -1); err != nil {
 				return wall.Post{}, err
 			}
+		} else if err := s.orphanReplies(ctx, p.ID, false); err != nil {
+			return wall.Post{}, err
 		}
 		if requestKey == "" {
 			return p, nil
@@ -680,6 +712,9 @@ func postAttributes(p wall.Post) map[string]types.AttributeValue {
 	if p.ParentID != "" {
 		item[attrParentID] = str(p.ParentID)
 	}
+	if p.Images != "" {
+		item[attrImages] = str(string(p.Images))
+	}
 	return item
 }
 
@@ -699,6 +734,7 @@ func decodePost(item map[string]types.AttributeValue) (wall.Post, error) {
 		ReplyCount: int(max(replies, 0)),
 		LikeCount:  int(max(likes, 0)),
 		ParentID:   getString(item, attrParentID),
+		Images:     wall.Images(getString(item, attrImages)),
 	}
 	if p.ID == "" {
 		return wall.Post{}, fmt.Errorf("no id")

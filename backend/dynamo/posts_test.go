@@ -17,7 +17,7 @@ import (
 
 func samePost(a, b wall.Post) bool {
 	return a.ID == b.ID && a.Author == b.Author && a.AuthorSub == b.AuthorSub && a.Text == b.Text &&
-		a.CreatedAt.Equal(b.CreatedAt) && a.ReplyCount == b.ReplyCount && a.LikeCount == b.LikeCount
+		a.CreatedAt.Equal(b.CreatedAt) && a.ReplyCount == b.ReplyCount && a.LikeCount == b.LikeCount && a.Images == b.Images
 }
 
 func requireSamePost(t *testing.T, got, want wall.Post, doing string) {

@@ -28,8 +28,11 @@ import (
 //   - anything else (REQ, DEL, ACT, LIKE, NKEY, UNREAD and REPLY items,
 //     other MODIFYs): ok is false.
 //
-// Replies of a deleted post are left as they are (unreachable through their
-// parent's tombstone), so the cascade announces nothing per reply.
+// Replies of a deleted post stay live items (unreachable through their
+// parent's tombstone); their parent's delete only takes them out of the
+// author index, a MODIFY with the same counts, so the cascade announces
+// nothing per reply. Images travel with every post image: a post with
+// images may have no text.
 //
 // err is set for an item that cannot be read; retrying will not help.
 func StreamChange(rec events.DynamoDBEventRecord) (change wall.Change, ok bool, err error) {
@@ -147,8 +150,10 @@ func streamPost(img map[string]events.DynamoDBAttributeValue) (wall.Post, error)
 		ReplyCount: replies,
 		LikeCount:  likes,
 		ParentID:   streamString(img, attrParentID),
+		Images:     wall.Images(streamString(img, attrImages)),
 	}
-	if !wall.ValidID(p.ID) || p.Author == "" || p.Text == "" {
+	// A post with images may have no text.
+	if !wall.ValidID(p.ID) || p.Author == "" || (p.Text == "" && p.Images == "") {
 		return wall.Post{}, fmt.Errorf("post %q is missing its id, author or text", p.ID)
 	}
 	return p, nil
