@@ -11,7 +11,10 @@ NODE_DIR  := $(TOOLS)/node
 NODE_BIN  := $(NODE_DIR)/node_modules/.bin
 DYNALITE_VERSION := 4.0.0
 CDK_CLI_VERSION  := 2.1148.1
-LAMBDAS   := api authorizer ws fanout sweep
+S3RVER_VERSION   := 3.7.1
+AXE_VERSION      := 4.14.1
+LIGHTHOUSE_VERSION := 12.2.3
+LAMBDAS   := api authorizer ws fanout sweep media
 
 WASM      := app/site/web/app.wasm
 GO_SOURCES := $(shell find . -name '*.go' -not -path './.tools/*' -not -path './cdk/*' 2>/dev/null) go.mod go.sum
@@ -65,11 +68,17 @@ lint:
 ## tools: npm packages into .tools/ (git-ignored) and Debian packages when missing
 tools: tools-node tools-browser tools-rie
 
-tools-node: $(NODE_BIN)/dynalite $(NODE_BIN)/cdk
+tools-node: $(NODE_BIN)/dynalite $(NODE_BIN)/cdk $(NODE_BIN)/s3rver $(NODE_DIR)/node_modules/axe-core/axe.min.js
 
-$(NODE_BIN)/dynalite $(NODE_BIN)/cdk:
+$(NODE_BIN)/dynalite $(NODE_BIN)/cdk $(NODE_BIN)/s3rver $(NODE_DIR)/node_modules/axe-core/axe.min.js:
 	mkdir -p $(NODE_DIR)
-	npm install --no-audit --no-fund --save-exact --prefix $(NODE_DIR) dynalite@$(DYNALITE_VERSION) aws-cdk@$(CDK_CLI_VERSION)
+	npm install --no-audit --no-fund --save-exact --prefix $(NODE_DIR) dynalite@$(DYNALITE_VERSION) aws-cdk@$(CDK_CLI_VERSION) \
+	  s3rver@$(S3RVER_VERSION) axe-core@$(AXE_VERSION)
+
+# Lighthouse only for make perf: it is large and the tests do not need it.
+$(NODE_BIN)/lighthouse:
+	mkdir -p $(NODE_DIR)
+	npm install --no-audit --no-fund --save-exact --prefix $(NODE_DIR) lighthouse@$(LIGHTHOUSE_VERSION)
 
 tools-browser:
 	@command -v chromium >/dev/null || { \

@@ -1,7 +1,9 @@
 // Command api is the REST API's Lambda (the routes of handler.APIRoutes
 // behind the HTTP API's JWT authorizer).
 //
-// Environment: POSTWALL_POSTS_TABLE.
+// Environment: POSTWALL_POSTS_TABLE; POSTWALL_USER_POOL_ID (where profiles
+// look users up; empty: no profiles); POSTWALL_UPLOAD_BUCKET,
+// POSTWALL_MEDIA_BUCKET and POSTWALL_MEDIA_URL (uploads; unset: none).
 package main
 
 import (
@@ -11,10 +13,13 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/postwall/postwall/backend/cognitoidp"
 	"github.com/postwall/postwall/backend/dynamo"
 	"github.com/postwall/postwall/backend/handler"
+	"github.com/postwall/postwall/backend/uploads"
 	"github.com/postwall/postwall/backend/wall"
 )
 
@@ -36,8 +41,18 @@ func main() {
 
 	posts := dynamo.NewPostStore(db, postsTable)
 	h := &handler.API{
-		Service: &wall.Service{Posts: posts, Conversation: posts, Reports: posts},
+		Service: &wall.Service{Posts: posts, Conversation: posts, Reports: posts, Profiles: posts, Uploads: posts},
 		Log:     log,
+	}
+	if pool := os.Getenv("POSTWALL_USER_POOL_ID"); pool != "" {
+		h.Service.Users = &cognitoidp.Directory{Client: cognitoidentityprovider.NewFromConfig(cfg), UserPoolID: pool}
+	}
+	pipeline, ok, err := uploads.FromEnv(cfg, posts)
+	if err != nil {
+		fail(log, "configure the media pipeline", "err", err)
+	}
+	if ok {
+		h.Service.Media = pipeline
 	}
 	lambda.Start(h.Handle)
 }

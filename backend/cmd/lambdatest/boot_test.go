@@ -40,7 +40,7 @@ type world struct {
 	tables   dynamo.Tables // the WebSocket API's and REST API's
 }
 
-// TestBootstraps runs the five bootstraps of `make lambdas` the way Lambda
+// TestBootstraps runs the six bootstraps of `make lambdas` the way Lambda
 // runs them and checks each answers its events in the documented shapes.
 // go test -v shows how long each took to start and to answer.
 func TestBootstraps(t *testing.T) {
@@ -53,6 +53,7 @@ func TestBootstraps(t *testing.T) {
 	t.Run("WebSocketAndREST", func(t *testing.T) { t.Parallel(); testWebSocketAndREST(t, w) })
 	t.Run("Fanout", func(t *testing.T) { t.Parallel(); testFanout(t, w) })
 	t.Run("Sweep", func(t *testing.T) { t.Parallel(); testSweep(t, w) })
+	t.Run("Media", func(t *testing.T) { t.Parallel(); testMedia(t, w) })
 }
 
 // createTables creates the named tables, uniquely named: dynalite may be

@@ -85,7 +85,7 @@ func findTools(t *testing.T) tools {
 }
 
 // lambdas are the functions that `make lambdas` builds.
-var lambdas = []string{"api", "authorizer", "ws", "fanout", "sweep"}
+var lambdas = []string{"api", "authorizer", "ws", "fanout", "sweep", "media"}
 
 func bootstrapPath(root, name string) string {
 	return filepath.Join(root, "bin", "lambda", name, "bootstrap")

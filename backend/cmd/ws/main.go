@@ -8,7 +8,8 @@
 // POSTWALL_POST_WINDOW (default 10s), POSTWALL_LIKE_LIMIT (likes and unlikes
 // per user per window, default 120), POSTWALL_LIKE_WINDOW (default 1m),
 // POSTWALL_MAX_CONNECTION_AGE (default 2h), POSTWALL_USER_POOL_ID (where
-// @mentions are looked up; empty: texts mention nobody).
+// @mentions are looked up; empty: texts mention nobody), POSTWALL_UPLOAD_BUCKET,
+// POSTWALL_MEDIA_BUCKET and POSTWALL_MEDIA_URL (images in posts; unset: none).
 package main
 
 import (
@@ -28,6 +29,7 @@ import (
 	"github.com/postwall/postwall/backend/cognitoidp"
 	"github.com/postwall/postwall/backend/dynamo"
 	"github.com/postwall/postwall/backend/handler"
+	"github.com/postwall/postwall/backend/uploads"
 	"github.com/postwall/postwall/backend/wall"
 )
 
@@ -60,6 +62,8 @@ func main() {
 			Posts:        posts,
 			Conversation: posts,
 			Reports:      posts,
+			Profiles:     posts,
+			Uploads:      posts,
 
 			Limiter: dynamo.NewRateLimiter(db, env.limitsTable, env.postLimit, env.postWindow),
 			// Its keys name the action, so it shares the table with the post limit.
@@ -72,6 +76,14 @@ func main() {
 	}
 	if env.userPoolID != "" {
 		h.Service.Users = &cognitoidp.Directory{Client: cognitoidentityprovider.NewFromConfig(cfg), UserPoolID: env.userPoolID}
+	}
+	pipeline, ok, err := uploads.FromEnv(cfg, posts)
+	if err != nil {
+		log.Error("configure the media pipeline", "err", err)
+		os.Exit(1)
+	}
+	if ok {
+		h.Service.Media = pipeline
 	}
 	lambda.Start(h.Handle)
 }

@@ -180,7 +180,25 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 	}
 	defer data.close()
 
-	gw := newGateway(cfg, data, verifier, signin)
+	objectStore, pipeline, err := openMedia(ctx, cfg, base, data.uploads)
+	if err != nil {
+		return err
+	}
+	defer objectStore.Close()
+
+	gw, service := newGateway(cfg, data, verifier, signin, pipeline)
+	// The stand-in of the upload bucket's event notification: the media
+	// Lambda's work, done before the upload's POST is answered.
+	objectStore.OnUpload = func(ctx context.Context, bucket, key string) {
+		if bucket != uploadBucket {
+			return
+		}
+		if u, err := service.ProcessUpload(ctx, key); err != nil {
+			log.Warn("processing an upload failed", "key", key, "err", err)
+		} else {
+			log.Debug("upload processed", "upload", u.ID, "state", u.State, "reason", u.Reason)
+		}
+	}
 	stopFanout := startFanout(cfg, data, gw)
 	defer stopFanout()
 
@@ -191,6 +209,8 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 	mux := http.NewServeMux()
 	bounded := func(h http.Handler) http.Handler { return readDeadline(cfg.RequestReadTimeout, h) }
 	mux.Handle("/api/", bounded(gw.APIHandler("/api")))
+	mux.Handle(objectsPath+"/", bounded(objectStore.Handler()))
+	mux.Handle(mediaPath+"/", bounded(objectStore.MediaHandler(mediaBucket)))
 	mux.Handle("/ws", gw.SocketHandler()) // a socket lives for hours: its own limits apply
 	mux.Handle("/@connections/", bounded(gw.ManagementHandler()))
 	mux.Handle("/auth/", bounded(canonicalHost(base, signin)))
@@ -233,6 +253,8 @@ type data struct {
 	conversation wall.ConversationStore
 	conns        wall.ConnectionStore
 	reports      wall.ReportStore
+	profiles     wall.ProfileStore
+	uploads      wall.UploadStore
 	limiter      wall.RateLimiter
 	likeLimiter  wall.RateLimiter
 	subscribe    func(func(wall.Change))
@@ -243,7 +265,7 @@ type data struct {
 func openData(ctx context.Context, cfg Config, db *bolt.DB) (data, error) {
 	if cfg.DynamoDB == nil {
 		return data{
-			posts: db, conversation: db, conns: db, reports: db,
+			posts: db, conversation: db, conns: db, reports: db, profiles: db, uploads: db,
 			limiter:     bolt.NewLimiter(cfg.PostLimit, cfg.PostWindow, nil),
 			likeLimiter: bolt.NewLimiter(cfg.LikeLimit, cfg.LikeWindow, nil),
 			subscribe:   func(fn func(wall.Change)) { db.Subscribe(fn) },
@@ -260,6 +282,8 @@ func openData(ctx context.Context, cfg Config, db *bolt.DB) (data, error) {
 		posts:        announcing,
 		conversation: announcing,
 		reports:      announcing,
+		profiles:     announcing,
+		uploads:      announcing,
 		conns:        dynamo.NewConnectionStore(client, cfg.DynamoDB.Tables.Connections),
 		limiter:      dynamo.NewRateLimiter(client, cfg.DynamoDB.Tables.Limits, cfg.PostLimit, cfg.PostWindow),
 		// The limiter's keys name the action ("post:", "like:"), so both
@@ -272,8 +296,9 @@ func openData(ctx context.Context, cfg Config, db *bolt.DB) (data, error) {
 
 // newGateway runs the same Lambda handlers as AWS behind the API Gateway
 // emulation.
-func newGateway(cfg Config, d data, verifier *auth.Verifier, users wall.UserDirectory) *gateway.Gateway {
-	service := &wall.Service{Posts: d.posts, Conversation: d.conversation, Reports: d.reports, Users: users, Limiter: d.limiter, LikeLimiter: d.likeLimiter}
+func newGateway(cfg Config, d data, verifier *auth.Verifier, users wall.UserDirectory, media wall.MediaProcessor) (*gateway.Gateway, *wall.Service) {
+	service := &wall.Service{Posts: d.posts, Conversation: d.conversation, Reports: d.reports, Users: users,
+		Profiles: d.profiles, Uploads: d.uploads, Media: media, Limiter: d.limiter, LikeLimiter: d.likeLimiter}
 	api := &handler.API{Service: service, Log: cfg.Log}
 	authorizer := &handler.Authorizer{Verifier: verifier, Log: cfg.Log}
 	routes := &handler.Socket{Service: service, Connections: d.conns, Verifier: verifier, MaxAge: cfg.MaxConnectionAge, Log: cfg.Log}
@@ -288,7 +313,7 @@ func newGateway(cfg Config, d data, verifier *auth.Verifier, users wall.UserDire
 		MaxConnectionAge:  cfg.MaxConnectionAge,
 		MaxSocketsPerUser: cfg.MaxSocketsPerUser,
 		Log:               cfg.Log,
-	})
+	}), service
 }
 
 // startFanout sends each stored change to those who must hear it (a
