@@ -224,11 +224,11 @@ func TestUpdateProfile(t *testing.T) {
 		t.Fatalf("update: %+v %v", u, err)
 	}
 	for name, c := range map[string]wall.ProfileChange{
-		"51 code points": {DisplayName: ptr(strings.Repeat("ü", 51))},
-		"161 code points": {Bio: ptr(strings.Repeat("🙂", 161))},
-		"a line break in a name": {DisplayName: ptr("a\nb")},
-		"a control character":    {Bio: ptr("a\x07b")},
-		"not an upload":          {Avatar: ptr("x")},
+		"51 code points":          {DisplayName: ptr(strings.Repeat("ü", 51))},
+		"161 code points":         {Bio: ptr(strings.Repeat("🙂", 161))},
+		"a line break in a name":  {DisplayName: ptr("a\nb")},
+		"a control character":     {Bio: ptr("a\x07b")},
+		"not an upload":           {Avatar: ptr("x")},
 		"a valid name, a bad bio": {DisplayName: ptr("Changed"), Bio: ptr(strings.Repeat("b", 161))},
 	} {
 		if _, err := s.UpdateProfile(ctx, alice, c); wall.ErrorCode(err) != wall.EINVALID {
