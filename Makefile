@@ -29,13 +29,19 @@ run: build
 ## build: bin/postwall, one self-contained binary with the PWA inside
 build: bin/postwall
 
-bin/postwall: $(WASM) $(GO_SOURCES)
+# The last VERSION built, rewritten only when it differs: a new VERSION
+# rebuilds, the same one does not. EMBEDDED: files the binary embeds.
+VERSION_STAMP := .cache/version
+$(shell mkdir -p .cache; [ "$$(cat $(VERSION_STAMP) 2>/dev/null)" = "$(VERSION)" ] || printf '%s' '$(VERSION)' > $(VERSION_STAMP))
+EMBEDDED := $(shell find app/site/web backend/local/cognito/templates backend/local/cognito/static -type f -not -name 'app.wasm*' 2>/dev/null)
+
+bin/postwall: $(WASM) $(GO_SOURCES) $(EMBEDDED) $(VERSION_STAMP)
 	$(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $@ ./backend/cmd/postwall
 
 ## wasm: the PWA's app.wasm, precompressed (brotli and gzip) next to it
 wasm: $(WASM)
 
-$(WASM): $(shell find app backend/wall -name '*.go' 2>/dev/null) go.mod go.sum
+$(WASM): $(shell find app backend/wall -name '*.go' 2>/dev/null) go.mod go.sum $(VERSION_STAMP)
 	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $@ ./app/cmd/wasm
 	$(GO) run ./app/cmd/precompress $@
 

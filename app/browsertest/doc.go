@@ -7,5 +7,6 @@
 // The tests need Chromium (Debian's chromium, or CHROMIUM=/path) and the
 // built app.wasm (make build); without Chromium they are skipped.
 // POSTWALL_SCREENSHOTS=DIR also writes screenshots of the feed into DIR;
-// POSTWALL_PERF=1 measures load times (TestLoadTimes).
+// POSTWALL_PERF=1 measures load times (TestLoadTimes); POSTWALL_BINARY=PATH
+// runs a postwall built elsewhere instead of building one from this tree.
 package browsertest

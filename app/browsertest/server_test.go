@@ -43,6 +43,12 @@ func run(m *testing.M) int {
 		skipReason = "no Chromium found (install Debian's chromium or set CHROMIUM)"
 		return m.Run()
 	}
+	// POSTWALL_BINARY tests a postwall already built (a release, say)
+	// instead of building one from this tree.
+	if b := os.Getenv("POSTWALL_BINARY"); b != "" {
+		binary = b
+		return m.Run()
+	}
 	dir, err := os.MkdirTemp("", "postwall-browsertest-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -81,6 +81,12 @@ func TestWall(t *testing.T) {
 			t.Fatalf("alice sees her post %d times", got)
 		}
 		alice.waitJS("the composer emptied", `document.getElementById('pw-compose-text').value === '' && !document.querySelector('.pw-pending')`)
+		// Post was pressed with the mouse: the focus is back in the field,
+		// for the next post, not on the body.
+		var focused string
+		if err := alice.eval(`document.activeElement ? document.activeElement.id : ''`, &focused); err != nil || focused != "pw-compose-text" {
+			t.Fatalf("after Post the focus is on %q (%v), want the compose box", focused, err)
+		}
 	})
 
 	step("hostile text stays text", func(t *testing.T) {
@@ -161,6 +167,15 @@ func TestWall(t *testing.T) {
 			n := len(carol.postTexts())
 			carol.run("pressing Load older posts", chromedp.Click(`#pw-older-sentinel`, chromedp.ByQuery))
 			carol.waitJS("older posts after the button", fmt.Sprintf(`document.querySelectorAll('.pw-list:not(.pw-pending) .pw-post').length > %d || !document.getElementById('pw-older-sentinel')`, n))
+			// The focus stays on the button, or, at the end of the wall
+			// where the button goes, in the list: never on the body.
+			var kept bool
+			if err := carol.eval(`(() => { const a = document.activeElement;
+				return !!a && (a.id === 'pw-older-sentinel' || (a !== document.body && !!a.closest('.pw-feed'))); })()`, &kept); err != nil || !kept {
+				var on string
+				_ = carol.eval(`document.activeElement ? document.activeElement.tagName + '#' + document.activeElement.id + '.' + document.activeElement.className : 'none'`, &on)
+				t.Fatalf("after loading older posts the focus is on %s (%v)", on, err)
+			}
 		}
 		carol.waitJS("the end of the wall", `document.querySelector('.pw-feed-end').textContent.includes('first post')`)
 		texts := carol.postTexts()
@@ -239,6 +254,28 @@ func TestWall(t *testing.T) {
 		alice.waitJS("carol's post", hasPost("Sent from a phone"))
 	})
 
+	step("an open tab sees an update without a reload", func(t *testing.T) {
+		bob.run("to the wall", chromedp.Navigate(srv.base+"/"))
+		bob.waitJS("the wall and its service worker", jsFeedReady+` && typeof goappServiceWorkerRegistration !== 'undefined' && !!goappServiceWorkerRegistration`)
+		// Coming back to the tab asks the service worker for a new version.
+		bob.run("counting update checks", chromedp.Evaluate(`(() => {
+			const r = goappServiceWorkerRegistration, update = r.update.bind(r);
+			window.__updateChecks = 0;
+			r.update = () => { window.__updateChecks++; return update(); };
+			document.dispatchEvent(new Event('visibilitychange'));
+		})()`, nil))
+		bob.waitJS("an update check", `window.__updateChecks > 0`)
+		// What go-app's page script calls once a new worker is active.
+		bob.run("a new version activated", chromedp.Evaluate(`goappOnUpdate()`, nil))
+		const banner = `Array.from(document.querySelectorAll('.pw-banner-info')).some(b => b.textContent.includes('An update is available.') && !!b.querySelector('button'))`
+		bob.waitJS("the update banner", banner+` && window.__updateChecks !== undefined`)
+		// Still there on a page opened within the app afterwards.
+		bob.run("opening a thread", chromedp.Evaluate(`document.querySelector('.pw-list:not(.pw-pending) .pw-post .pw-reply').click()`, nil))
+		bob.waitJS("the banner on the thread", `location.pathname.startsWith('/post/') && !!document.getElementById('pw-thread-post') && `+banner+` && window.__updateChecks !== undefined`)
+		bob.run("back to the wall", chromedp.Navigate(srv.base+"/"))
+		bob.waitJS("the wall", jsFeedReady)
+	})
+
 	step("delete the post meant, with Undo", func(t *testing.T) {
 		const text = "Delete me, not the next one"
 		target := postSelector(text)
@@ -291,7 +328,16 @@ func TestWall(t *testing.T) {
 		if err := dave.eval(`sessionStorage.length > 0 || localStorage.length > 0`, &stored); err != nil || stored {
 			t.Fatalf("the forged callback left something in storage (%v)", err)
 		}
-		dave.run("back to the wall", chromedp.Click(`.pw-welcome a`, chromedp.ByQuery))
+		// People's words, no Go error text, and a way to try again.
+		var shown struct{ Text, TryAgain string }
+		if err := dave.eval(`({Text: document.querySelector('.pw-welcome p').textContent,
+			TryAgain: (Array.from(document.querySelectorAll('.pw-welcome a')).find(a => a.textContent === 'Try again') || {}).pathname || ''})`, &shown); err != nil {
+			t.Fatal(err)
+		}
+		if shown.TryAgain != "/signin" || strings.Contains(shown.Text, "callback") || strings.Contains(shown.Text, "fragment") || !strings.HasSuffix(shown.Text, ".") {
+			t.Fatalf("the refusal says %+v", shown)
+		}
+		dave.run("back to the wall", chromedp.Click(`.pw-welcome a[href="/"]`, chromedp.ByQuery))
 		dave.waitJS("the welcome, signed out", `!!document.querySelector('.pw-welcome a[href="/signin"]') && !document.querySelector('.pw-user')`)
 		dave.checkClean()
 	})

@@ -7,9 +7,11 @@
 package site
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +20,7 @@ import (
 	"net/url"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -89,6 +92,8 @@ type handler struct {
 	assets  map[string]*asset // by name under web/
 	version string
 	headers map[string]string
+	// manifest is the web app manifest as served (see extendManifest).
+	manifest []byte
 }
 
 func newHandler(cfg Config, assets fs.FS) (*handler, error) {
@@ -139,8 +144,61 @@ func newHandler(cfg Config, assets fs.FS) (*handler, error) {
 			},
 		},
 	}
+	manifest, err := h.extendManifest()
+	if err != nil {
+		return nil, err
+	}
+	h.manifest = manifest
 	return h, nil
 }
+
+// screenshots are the manifest's: install dialogs show them.
+var screenshots = []struct {
+	Src        string `json:"src"`
+	Sizes      string `json:"sizes"`
+	Type       string `json:"type"`
+	FormFactor string `json:"form_factor"`
+	Label      string `json:"label"`
+}{
+	{"/web/screenshot-wide.png", "1280x800", "image/png", "wide", "The wall on a desktop, with new posts arriving live"},
+	{"/web/screenshot-narrow.png", "720x1480", "image/png", "narrow", "The wall on a phone, in dark mode"},
+}
+
+// extendManifest is go-app's manifest with what go-app has no field for: an
+// id, so a later change of start_url does not make it another app, and
+// screenshots.
+func (h *handler) extendManifest() ([]byte, error) {
+	rec := &recorder{header: http.Header{}}
+	req, err := http.NewRequest(http.MethodGet, "/manifest.webmanifest", nil)
+	if err != nil {
+		return nil, err
+	}
+	h.goapp.ServeHTTP(rec, req)
+	var m map[string]any
+	if err := json.Unmarshal(rec.body.Bytes(), &m); err != nil {
+		return nil, fmt.Errorf("reading go-app's manifest: %w", err)
+	}
+	m["id"] = "/"
+	shots := slices.Clone(screenshots)
+	for i := range shots {
+		if _, ok := h.assets[strings.TrimPrefix(shots[i].Src, "/web/")]; !ok {
+			return nil, fmt.Errorf("the manifest's screenshot %s is not in web/", shots[i].Src)
+		}
+		shots[i].Src = h.goapp.Resources.Resolve(shots[i].Src)
+	}
+	m["screenshots"] = shots
+	return json.Marshal(m)
+}
+
+// recorder keeps what a handler writes.
+type recorder struct {
+	header http.Header
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header         { return r.header }
+func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
+func (r *recorder) WriteHeader(int)             {}
 
 var versionChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
@@ -195,13 +253,46 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		_, _ = io.WriteString(w, "User-agent: *\nAllow: /\n")
+	case p == "/manifest.webmanifest" || p == "/manifest.json":
+		w.Header().Set("Content-Type", "application/manifest+json")
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("Content-Length", strconv.Itoa(len(h.manifest)))
+		_, _ = w.Write(h.manifest)
 	case strings.HasPrefix(p, "/"+h.version+"/web/"):
 		h.serveAsset(w, r, strings.TrimPrefix(p, "/"+h.version+"/web/"), true)
 	case strings.HasPrefix(p, "/web/"):
 		h.serveAsset(w, r, strings.TrimPrefix(p, "/web/"), false)
+	case !ui.IsPage(p):
+		// Any other address go-app draws is the app's not-found page: it
+		// goes out with the status that says so to browsers, crawlers and
+		// link checkers. go-app's own files (app.js, the worker, the
+		// manifest) are not HTML and keep theirs.
+		h.goapp.ServeHTTP(&notFoundWriter{ResponseWriter: w}, r)
 	default:
 		h.goapp.ServeHTTP(w, r)
 	}
+}
+
+// notFoundWriter turns a 200 for an HTML page into a 404.
+type notFoundWriter struct {
+	http.ResponseWriter
+	wroteHeader bool
+}
+
+func (n *notFoundWriter) WriteHeader(code int) {
+	if n.wroteHeader {
+		return
+	}
+	n.wroteHeader = true
+	if code == http.StatusOK && strings.HasPrefix(n.Header().Get("Content-Type"), "text/html") {
+		code = http.StatusNotFound
+	}
+	n.ResponseWriter.WriteHeader(code)
+}
+
+func (n *notFoundWriter) Write(b []byte) (int, error) {
+	n.WriteHeader(http.StatusOK)
+	return n.ResponseWriter.Write(b)
 }
 
 func (h *handler) serveAsset(w http.ResponseWriter, r *http.Request, name string, versioned bool) {

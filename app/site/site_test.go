@@ -37,10 +37,12 @@ func testAssets(t *testing.T, withWasm bool) fstest.MapFS {
 		t.Fatal(err)
 	}
 	fs := fstest.MapFS{
-		"postwall.css": {Data: real},
-		"icon.svg":     {Data: []byte(`<svg xmlns="http://www.w3.org/2000/svg"/>`)},
-		"icon-192.png": {Data: []byte("\x89PNG fake")},
-		"icon-512.png": {Data: []byte("\x89PNG fake")},
+		"postwall.css":          {Data: real},
+		"icon.svg":              {Data: []byte(`<svg xmlns="http://www.w3.org/2000/svg"/>`)},
+		"icon-192.png":          {Data: []byte("\x89PNG fake")},
+		"icon-512.png":          {Data: []byte("\x89PNG fake")},
+		"screenshot-wide.png":   {Data: []byte("\x89PNG fake")},
+		"screenshot-narrow.png": {Data: []byte("\x89PNG fake")},
 	}
 	if withWasm {
 		wasm := append([]byte("\x00asm\x01\x00\x00\x00"), bytes.Repeat([]byte("postwall"), 512)...)
@@ -114,6 +116,37 @@ func TestPageIsPrerendered(t *testing.T) {
 	}
 	if !strings.HasPrefix(h.version, "v1.2.3-") {
 		t.Errorf("version %q does not start with the build's", h.version)
+	}
+}
+
+// TestNotFound: an address the app does not know is the app's page saying so,
+// with status 404; the app's pages and go-app's own files are not.
+func TestNotFound(t *testing.T) {
+	srv, h := newTestServer(t, true)
+	for _, path := range []string{"/nope", "/post/short", "/post/01ARZ3NDEKTSV4RRFFQ69G5FAVextra", "/a/b/c"} {
+		res, body := get(t, srv.URL+path, nil)
+		if res.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: status %d, want 404", path, res.StatusCode)
+		}
+		page := string(body)
+		if !strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") ||
+			!strings.Contains(page, `class="pw-app"`) || !strings.Contains(page, "Page not found") ||
+			!strings.Contains(page, `href="/"`) {
+			t.Errorf("GET %s: not the app's not-found page:\n%s", path, page)
+		}
+		if res.Header.Get("Content-Security-Policy") == "" {
+			t.Errorf("GET %s: no Content-Security-Policy", path)
+		}
+	}
+	for _, path := range []string{"/", "/signin", "/signup", "/callback", "/post/01ARZ3NDEKTSV4RRFFQ69G5FAV",
+		"/app.js", "/app-worker.js", "/wasm_exec.js", "/app.css", "/manifest.webmanifest", "/robots.txt",
+		"/web/icon.svg", "/" + h.version + "/web/postwall.css"} {
+		if res, _ := get(t, srv.URL+path, nil); res.StatusCode != 200 {
+			t.Errorf("GET %s: status %d, want 200", path, res.StatusCode)
+		}
+	}
+	if res, _ := get(t, srv.URL+"/web/nothing.png", nil); res.StatusCode != http.StatusNotFound {
+		t.Errorf("a missing asset: status %d", res.StatusCode)
 	}
 }
 
@@ -212,6 +245,11 @@ func TestManifestAndWorker(t *testing.T) {
 		StartURL        string `json:"start_url"`
 		Display         string
 		Icons           []struct{ Src, Type, Sizes, Purpose string }
+		ID              string
+		Screenshots     []struct {
+			Src, Sizes, Type, Label string
+			FormFactor              string `json:"form_factor"`
+		}
 	}
 	if err := json.Unmarshal(body, &m); err != nil {
 		t.Fatalf("manifest is not JSON: %v\n%s", err, body)
@@ -230,6 +268,25 @@ func TestManifestAndWorker(t *testing.T) {
 		if !sizes[want] {
 			t.Errorf("manifest lacks a %s icon: %+v", want, m.Icons)
 		}
+	}
+	if m.ID != "/" {
+		t.Errorf("manifest id %q, want /", m.ID)
+	}
+	forms := map[string]bool{}
+	for _, s := range m.Screenshots {
+		forms[s.FormFactor] = true
+		if s.Label == "" || s.Type != "image/png" || !strings.HasPrefix(s.Src, "/"+h.version+"/web/") {
+			t.Errorf("screenshot %+v", s)
+		}
+		if r, _ := get(t, srv.URL+s.Src, nil); r.StatusCode != 200 {
+			t.Errorf("screenshot %s: status %d", s.Src, r.StatusCode)
+		}
+	}
+	if !forms["wide"] || !forms["narrow"] {
+		t.Errorf("manifest screenshots %+v, want a wide and a narrow one", m.Screenshots)
+	}
+	if res, again := get(t, srv.URL+"/manifest.json", nil); res.StatusCode != 200 || !bytes.Equal(again, body) {
+		t.Errorf("/manifest.json: %d, not the same manifest", res.StatusCode)
 	}
 
 	res, body = get(t, srv.URL+"/app-worker.js", nil)
@@ -285,11 +342,19 @@ func TestGenerateStatic(t *testing.T) {
 	if err := generateStatic(dir, testConfig, testAssets(t, true)); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"index.html", "callback.html", "app.js", "app-worker.js", "manifest.webmanifest",
+	for _, name := range []string{"index.html", "callback.html", "404.html", "app.js", "app-worker.js", "manifest.webmanifest",
 		filepath.Join(h.version, "web", "app.wasm"), filepath.Join(h.version, "web", "postwall.css")} {
 		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
 			t.Errorf("static site lacks %s", name)
 		}
+	}
+	notFound, _ := os.ReadFile(filepath.Join(dir, "404.html"))
+	if !strings.Contains(string(notFound), "Page not found") {
+		t.Errorf("404.html is not the not-found page")
+	}
+	manifest, _ := os.ReadFile(filepath.Join(dir, "manifest.webmanifest"))
+	if !strings.Contains(string(manifest), `"id":"/"`) || !strings.Contains(string(manifest), `"screenshots"`) {
+		t.Errorf("the static manifest lacks the id or the screenshots: %s", manifest)
 	}
 	index, _ := os.ReadFile(filepath.Join(dir, "index.html"))
 	if !strings.Contains(string(index), `class="pw-app"`) {

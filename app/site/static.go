@@ -16,7 +16,8 @@ import (
 // GenerateStatic writes the static site (for Amplify Hosting) into dir: the
 // prerendered pages, go-app's files, and the assets under /VERSION/web/, the
 // addresses the pages use. Serve it with ContentSecurityPolicy(cfg) and a
-// year of caching for /VERSION/web/.
+// year of caching for /VERSION/web/, and answer addresses it does not have
+// with 404.html and status 404.
 func GenerateStatic(dir string, cfg Config) error {
 	sub, err := fs.Sub(web, "web")
 	if err != nil {
@@ -50,8 +51,13 @@ func generateStatic(dir string, cfg Config, assets fs.FS) error {
 	// it wherever the site is served. frame-ancestors only works as a header.
 	h.goapp.RawHeaders = append(h.goapp.RawHeaders,
 		`<meta http-equiv="Content-Security-Policy" content="`+html.EscapeString(metaPolicy(cfg))+`">`)
-	if err := app.GenerateStaticWebsite(dir, h.goapp); err != nil {
+	// 404.html is the not-found page, for the host's rule for other addresses.
+	if err := app.GenerateStaticWebsite(dir, h.goapp, "/404.html"); err != nil {
 		return fmt.Errorf("generating the static pages into %s: %w", dir, err)
+	}
+	// go-app writes its own manifest; ours has the id and screenshots.
+	if err := os.WriteFile(filepath.Join(dir, "manifest.webmanifest"), h.manifest, 0o644); err != nil {
+		return fmt.Errorf("writing the manifest: %w", err)
 	}
 	webDir := filepath.Join(dir, h.version, "web")
 	for name, a := range h.assets {

@@ -50,11 +50,13 @@ const returnKey = "postwall.return"
 // Routes registers the pages and the action handlers; both the wasm main and
 // the server (which prerenders the pages) call it.
 func Routes() {
-	app.Route("/", func() app.Composer { return newFeedPage() })
-	app.Route("/callback", func() app.Composer { return newCallbackPage() })
-	app.Route(signInPath, newSignInPage(false))
-	app.Route(signUpPath, newSignInPage(true))
-	app.RouteWithRegexp(`^/post/[0-9A-Za-z]{26}$`, func() app.Composer { return &threadPage{} })
+	for path, page := range pages {
+		app.Route(path, page)
+	}
+	app.RouteWithRegexp(threadRoute.String(), func() app.Composer { return &threadPage{} })
+	// Last: go-app tries patterns in order, so a route added after this one
+	// is never reached. Every other address gets the app's own 404 page.
+	app.RouteWithRegexp(`^/`, func() app.Composer { return &notFoundPage{} })
 
 	app.Handle(actionStart, func(ctx app.Context, a app.Action) { appOf(ctx).Start(ctx) })
 	app.Handle(actionSignOut, func(ctx app.Context, a app.Action) {
@@ -87,7 +89,12 @@ func Routes() {
 		appOf(ctx).Sync(ctx)
 		appOf(ctx).Wake()
 	})
-	app.Handle(actionWake, func(ctx app.Context, a app.Action) { appOf(ctx).Wake() })
+	app.Handle(actionWake, func(ctx app.Context, a app.Action) {
+		appOf(ctx).Wake()
+		// Back in the tab or online: a good moment to look for a new
+		// version too; the banner shows once it is ready.
+		app.TryUpdate()
+	})
 	app.Handle(actionDismiss, func(ctx app.Context, a app.Action) { appOf(ctx).DismissNotice() })
 	app.Handle(actionLike, func(ctx app.Context, a app.Action) {
 		if r, ok := a.Value.(likeRequest); ok {
@@ -120,7 +127,10 @@ func handleCallback(ctx app.Context, a app.Action) {
 		return
 	}
 	if err := appOf(ctx).CompleteSignIn(ctx, app.Window().URL().String()); err != nil {
-		ctx.SetState(callbackErrState, err.Error())
+		if app.IsClient { // for whoever looks into it; not an error of the app
+			app.Window().Get("console").Call("info", "sign-in did not complete: "+err.Error())
+		}
+		ctx.SetState(callbackErrState, callbackMessage(err))
 		return
 	}
 	// Stay in the running app rather than loading it again: drop the spent code

@@ -57,18 +57,24 @@ func (p *feedPage) OnMount(ctx app.Context) {
 		app.Window().Call("addEventListener", "storage", p.storage)
 	}
 
-	// Relative times age: re-render them every half minute.
+	// Relative times age: re-render them every half minute. A tab left
+	// open asks now and then for a new version (browsers check only on
+	// navigation), so its update banner shows without a reload.
 	p.stop = make(chan struct{})
 	stop := p.stop
 	ctx.Async(func() {
 		t := time.NewTicker(30 * time.Second)
 		defer t.Stop()
+		u := time.NewTicker(updateCheckEvery)
+		defer u.Stop()
 		for {
 			select {
 			case <-stop:
 				return
 			case now := <-t.C:
 				ctx.Dispatch(func(app.Context) { p.now = now })
+			case <-u.C:
+				ctx.Dispatch(func(app.Context) { app.TryUpdate() })
 			}
 		}
 	})
@@ -89,6 +95,9 @@ func (p *feedPage) OnDismount() {
 		p.storage.Release()
 	}
 }
+
+// updateCheckEvery is how often an open tab asks for a new version.
+const updateCheckEvery = 10 * time.Minute
 
 func browserOffline() bool {
 	return app.IsClient && !app.Window().Get("navigator").Get("onLine").Bool()

@@ -16,20 +16,24 @@ const replyID = "pw-reply-text"
 type threadPage struct {
 	app.Compo
 
-	view    client.View
-	ready   bool
-	now     time.Time
-	id      string
-	text    string
-	release func()
+	view      client.View
+	ready     bool
+	updatable bool
+	now       time.Time
+	id        string
+	text      string
+	release   func()
 }
 
 func (p *threadPage) OnMount(ctx app.Context) {
 	p.ready = true
 	p.now = time.Now()
+	p.updatable = ctx.AppUpdateAvailable()
 	ctx.ObserveState(stateView, &p.view)
 	p.release = onWindowEvents(ctx, []string{"online", "visibilitychange"}, func() { ctx.NewAction(actionWake) })
 }
+
+func (p *threadPage) OnAppUpdate(ctx app.Context) { p.updatable = ctx.AppUpdateAvailable() }
 
 func (p *threadPage) OnDismount() {
 	if p.release != nil {
@@ -56,7 +60,7 @@ func (p *threadPage) Render() app.UI {
 			Notifications: v.Notifications,
 			Now:           p.now,
 		},
-		&banners{Notice: v.Notice, Offline: v.SignedIn && v.Status == "offline"},
+		&banners{Updatable: p.updatable, Notice: v.Notice, Offline: v.SignedIn && v.Status == "offline"},
 		p.content(v),
 	)
 }

@@ -21,7 +21,7 @@ func (p *pendingItem) Render() app.UI {
 	status := "Sending…"
 	switch {
 	case p.Offline:
-		status = "Waiting for the connection"
+		status = "Queued: sent once you are back online"
 	case p.Pending.Code == wall.ERATELIMITED:
 		// The server's words ask people to try again; the outbox does it.
 		status = "Posting too fast: it is sent again by itself in a few seconds."

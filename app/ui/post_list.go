@@ -363,7 +363,6 @@ func (l *postList) actionsRow(n *postNode) app.Value {
 	like := element("button", "pw-button pw-quiet pw-like")
 	like.Set("type", "button")
 	like.Call("setAttribute", "data-action", "like")
-	like.Call("setAttribute", "aria-label", "Like "+l.postName(p))
 	heart := element("span", "pw-like-icon")
 	heart.Call("setAttribute", "aria-hidden", "true")
 	heart.Set("textContent", "♥")
@@ -380,7 +379,6 @@ func (l *postList) actionsRow(n *postNode) app.Value {
 		} else {
 			r = element("a", "pw-button pw-quiet pw-reply")
 			r.Set("href", threadPath(p.ID))
-			r.Call("setAttribute", "aria-label", "Reply to "+l.postName(p))
 		}
 		row.Call("append", r)
 		n.replies = r
@@ -402,6 +400,9 @@ func (l *postList) showCounts(n *postNode) {
 	n.likes.Set("textContent", strconv.Itoa(p.LikeCount))
 	n.like.Call("setAttribute", "aria-pressed", strconv.FormatBool(p.Liked == wall.LikedYes))
 	n.like.Set("title", plural(p.LikeCount, "like", "likes"))
+	// Labels hold the visible text (WCAG's label in name): speech users say
+	// what they see.
+	n.like.Call("setAttribute", "aria-label", "Like "+l.postName(p)+", "+plural(p.LikeCount, "like", "likes"))
 	if !n.replies.Truthy() {
 		return
 	}
@@ -409,11 +410,13 @@ func (l *postList) showCounts(n *postNode) {
 		n.replies.Set("textContent", plural(p.ReplyCount, "reply", "replies"))
 		return
 	}
-	label := "Reply"
+	label, name := "Reply", "Reply to "+l.postName(p)
 	if p.ReplyCount > 0 {
 		label = "Reply · " + strconv.Itoa(p.ReplyCount)
+		name = "Reply · " + plural(p.ReplyCount, "reply", "replies") + " to " + l.postName(p)
 	}
 	n.replies.Set("textContent", label)
+	n.replies.Call("setAttribute", "aria-label", name)
 	n.replies.Set("title", plural(p.ReplyCount, "reply", "replies"))
 }
 
