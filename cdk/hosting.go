@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -20,10 +21,12 @@ type headerRule struct {
 }
 
 // deployedOrigins are the origins the PWA talks to once deployed: the HTTP API, the
-// WebSocket API (wss://) and the Cognito hosted UI. Values may be CDK tokens, or
+// WebSocket API (wss://), the Cognito hosted UI, the media distribution (images) and
+// the upload bucket (where it POSTs upload forms). Values may be CDK tokens, or
 // host-source patterns such as https://*.example.com.
 type deployedOrigins struct {
 	API, WebSocket, Auth string
+	Media, Upload        string
 }
 
 // Stand-ins handed to site.ContentSecurityPolicy, which needs parseable URLs, and then
@@ -39,6 +42,11 @@ const (
 // owner of its text, which the pages' <meta> element and `make web` also use) naming
 // the deployed origins. As a response header it also carries frame-ancestors, which a
 // <meta> policy cannot.
+//
+// Locally images and upload forms are served by the app's own origin ('self'); once
+// deployed they come from elsewhere, so the policy also lets images load from the
+// media distribution and from blob: URLs (previews of a picked file before it is
+// uploaded), and lets the app POST forms to the upload bucket.
 func contentSecurityPolicy(o deployedOrigins) string {
 	policy := site.ContentSecurityPolicy(site.Config{APIURL: apiStandIn, WSURL: wsStandIn, AuthURL: authStandIn})
 	for _, r := range [][2]string{{apiStandIn, o.API}, {wsStandIn, o.WebSocket}, {authStandIn, o.Auth}} {
@@ -49,7 +57,31 @@ func contentSecurityPolicy(o deployedOrigins) string {
 		}
 		policy = strings.Replace(policy, r[0], r[1], 1)
 	}
-	return policy
+	if o.Media == "" || o.Upload == "" {
+		panic(fmt.Sprintf("content security policy: the media origin %q and the upload origin %q must both be set", o.Media, o.Upload))
+	}
+	policy = addSources(policy, "img-src", "blob:", o.Media)
+	return addSources(policy, "connect-src", o.Upload)
+}
+
+// addSources appends sources to one directive of policy, each unless already there.
+func addSources(policy, directive string, sources ...string) string {
+	parts := strings.Split(policy, "; ")
+	for i, d := range parts {
+		fields := strings.Fields(d)
+		if len(fields) == 0 || fields[0] != directive {
+			continue
+		}
+		for _, src := range sources {
+			if !slices.Contains(fields[1:], src) {
+				fields = append(fields, src)
+			}
+		}
+		parts[i] = strings.Join(fields, " ")
+		return strings.Join(parts, "; ")
+	}
+	// The site's policy lost a directive that the deployed app needs.
+	panic(fmt.Sprintf("content security policy: no %s directive in %q", directive, policy))
 }
 
 // siteHeaders is the one definition of the site's response headers on Amplify.
@@ -105,11 +137,16 @@ func yamlQuote(s string) string {
 // API's id would make the app and the API depend on each other, a cycle CloudFormation
 // refuses. The WebSocket API and the hosted UI do not depend on the app and are named
 // exactly.
-func setAmplifyHeaders(app awsamplify.CfnApp, stack awscdk.Stack, ws awsapigatewayv2.WebSocketStage, a auth) {
+//
+// The upload bucket is named by a name made of the stack's identity (uploadBucketName)
+// for the same reason: its CORS configuration names the app too.
+func setAmplifyHeaders(app awsamplify.CfnApp, stack awscdk.Stack, ws awsapigatewayv2.WebSocketStage, a auth, m media) {
 	o := deployedOrigins{
 		API:       *awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String("https://*.execute-api."), stack.Region(), jsii.String("."), stack.UrlSuffix()}),
 		WebSocket: *ws.Api().ApiEndpoint(),
 		Auth:      *a.domainURL,
+		Media:     *m.url,
+		Upload:    *m.uploadOrigin,
 	}
 	app.SetCustomHeaders(jsii.String(customHeadersYAML(siteHeaders(o))))
 }
@@ -117,9 +154,9 @@ func setAmplifyHeaders(app awsamplify.CfnApp, stack awscdk.Stack, ws awsapigatew
 // handConnectedHeaders is the custom-header document for an Amplify app connected by
 // hand, with every origin exact (no app in the stack, so no cycle): the stack outputs it
 // to paste into the app's Custom headers.
-func handConnectedHeaders(httpURL *string, ws awsapigatewayv2.WebSocketStage, a auth) *string {
+func handConnectedHeaders(httpURL *string, ws awsapigatewayv2.WebSocketStage, a auth, m media) *string {
 	return jsii.String(customHeadersYAML(siteHeaders(deployedOrigins{
-		API: *httpURL, WebSocket: *ws.Api().ApiEndpoint(), Auth: *a.domainURL,
+		API: *httpURL, WebSocket: *ws.Api().ApiEndpoint(), Auth: *a.domainURL, Media: *m.url, Upload: *m.uploadOrigin,
 	})))
 }
 

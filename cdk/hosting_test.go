@@ -18,7 +18,8 @@ import (
 )
 
 // resolveIntrinsic renders a template value as text, naming what is only known at
-// deploy time: {Id} for a Ref, {Id.Attr} for a Fn::GetAtt. Fn::Join is joined.
+// deploy time: {Id} for a Ref, {Id.Attr} for a Fn::GetAtt, {select(N,X)} and
+// {split(SEP,X)} for Fn::Select and Fn::Split. Fn::Join is joined.
 func resolveIntrinsic(t *testing.T, v interface{}) string {
 	t.Helper()
 	switch v := v.(type) {
@@ -33,6 +34,12 @@ func resolveIntrinsic(t *testing.T, v interface{}) string {
 		}
 		if att, ok := v["Fn::GetAtt"].([]interface{}); ok && len(att) == 2 {
 			return fmt.Sprintf("{%v.%v}", att[0], att[1])
+		}
+		if sel, ok := v["Fn::Select"].([]interface{}); ok && len(sel) == 2 {
+			return fmt.Sprintf("{select(%v,%s)}", sel[0], resolveIntrinsic(t, sel[1]))
+		}
+		if split, ok := v["Fn::Split"].([]interface{}); ok && len(split) == 2 {
+			return fmt.Sprintf("{split(%v,%s)}", split[0], resolveIntrinsic(t, split[1]))
 		}
 		if join, ok := v["Fn::Join"].([]interface{}); ok && len(join) == 2 {
 			var parts []string
@@ -87,13 +94,44 @@ func (s *synthesized) hostedUIOrigin(t *testing.T) string {
 
 // amplifyAppOrigins are the origins the stack-made app's policy must name: the
 // region's execute-api hosts for the HTTP API (its own id would be a cycle), the
-// WebSocket API and the hosted UI exactly.
+// WebSocket API, the hosted UI, the media distribution and the upload bucket exactly.
 func (s *synthesized) amplifyAppOrigins(t *testing.T) deployedOrigins {
 	return deployedOrigins{
 		API:       "https://*.execute-api.{AWS::Region}.{AWS::URLSuffix}",
 		WebSocket: "{" + s.apiID(t, "WEBSOCKET") + ".ApiEndpoint}",
 		Auth:      s.hostedUIOrigin(t),
+		Media:     s.mediaOrigin(t),
+		Upload:    s.uploadOrigin(t),
 	}
+}
+
+// mediaOrigin is the media distribution's origin as the template names it.
+func (s *synthesized) mediaOrigin(t *testing.T) string {
+	return "https://{" + s.logicalID(t, "AWS::CloudFront::Distribution", nil) + ".DomainName}"
+}
+
+// uploadOrigin is the upload bucket's regional endpoint as the template names it:
+// the bucket's own name (made of the stack's identity), .s3.REGION.SUFFIX.
+func (s *synthesized) uploadOrigin(t *testing.T) string {
+	bucket := props(s.resources("AWS::S3::Bucket")[s.uploadBucketID(t)])
+	return "https://" + renderName(t, bucket["BucketName"]) + ".s3.{AWS::Region}.{AWS::URLSuffix}"
+}
+
+// renderName renders the upload bucket's name after checking it is
+// postwall-uploads-, the first group of the stack's UUID, -, the account.
+func renderName(t *testing.T, v interface{}) string {
+	t.Helper()
+	want := map[string]interface{}{"Fn::Join": []interface{}{"", []interface{}{
+		"postwall-uploads-",
+		map[string]interface{}{"Fn::Select": []interface{}{0, map[string]interface{}{"Fn::Split": []interface{}{"-",
+			map[string]interface{}{"Fn::Select": []interface{}{2, map[string]interface{}{"Fn::Split": []interface{}{"/", map[string]interface{}{"Ref": "AWS::StackId"}}}}},
+		}}}},
+		"-", map[string]interface{}{"Ref": "AWS::AccountId"},
+	}}}
+	if mustJSON(v) != mustJSON(want) {
+		t.Fatalf("upload bucket name = %s, want postwall-uploads-UUID8-ACCOUNT", mustJSON(v))
+	}
+	return resolveIntrinsic(t, v)
 }
 
 // header is the value of key in the rule for pattern, "" when absent.
@@ -131,20 +169,40 @@ func TestHostingPolicyIsTheAppsOwnPolicyWithTheDeployedOrigins(t *testing.T) {
 		API:       "https://a1b2c3.execute-api.eu-west-1.amazonaws.com",
 		WebSocket: "wss://d4e5f6.execute-api.eu-west-1.amazonaws.com",
 		Auth:      "https://wall.auth.eu-west-1.amazoncognito.com",
+		Media:     "https://d111111abcdef8.cloudfront.net",
+		Upload:    "https://postwall-uploads-1a2b3c4d-123456789012.s3.eu-west-1.amazonaws.com",
 	}
 	// WHEN the hosting policy is built
 	got := contentSecurityPolicy(o)
-	// THEN it is, character for character, the policy the app's server sends and
-	// `make web` prints for the same origins
-	if want := site.ContentSecurityPolicy(cfg); got != want {
-		t.Errorf("hosting policy\n %s\nwant the site's\n %s", got, want)
+	// THEN it is, directive for directive, the policy the app's server sends and
+	// `make web` prints for the same origins, but that images may also come from the
+	// media distribution and blob: (previews), and forms go to the upload bucket
+	want := site.ContentSecurityPolicy(cfg)
+	wantDirectives := strings.Split(want, "; ")
+	gotDirectives := strings.Split(got, "; ")
+	if len(gotDirectives) != len(wantDirectives) {
+		t.Fatalf("hosting policy\n %s\nwant the site's directives\n %s", got, want)
 	}
-	// AND it forbids framing and talks only to itself and the three origins
+	for i, d := range wantDirectives {
+		switch {
+		case strings.HasPrefix(d, "img-src "):
+			d += " blob: " + o.Media
+		case strings.HasPrefix(d, "connect-src "):
+			d += " " + o.Upload
+		}
+		if gotDirectives[i] != d {
+			t.Errorf("directive %d = %q, want %q", i, gotDirectives[i], d)
+		}
+	}
+	// AND it forbids framing and talks only to itself and the four origins
 	if d := directive(got, "frame-ancestors"); d != "frame-ancestors 'none'" {
 		t.Errorf("frame-ancestors = %q", d)
 	}
-	if d := directive(got, "connect-src"); d != "connect-src 'self' "+o.API+" "+o.WebSocket+" "+o.Auth {
+	if d := directive(got, "connect-src"); d != "connect-src 'self' "+o.API+" "+o.WebSocket+" "+o.Auth+" "+o.Upload {
 		t.Errorf("connect-src = %q", d)
+	}
+	if d := directive(got, "img-src"); d != "img-src 'self' data: blob: "+o.Media {
+		t.Errorf("img-src = %q", d)
 	}
 	// AND no stand-in origin is left behind
 	if strings.Contains(got, ".invalid") {
@@ -152,11 +210,32 @@ func TestHostingPolicyIsTheAppsOwnPolicyWithTheDeployedOrigins(t *testing.T) {
 	}
 }
 
+func TestAddSourcesExtendsOneDirectiveOnce(t *testing.T) {
+	// GIVEN a policy whose img-src already names one of the sources
+	policy := "default-src 'self'; img-src 'self' blob:; connect-src 'self'"
+	// WHEN sources are added to img-src
+	got := addSources(policy, "img-src", "blob:", "https://media.example.test")
+	// THEN only the missing one is appended, and the other directives are untouched
+	if want := "default-src 'self'; img-src 'self' blob: https://media.example.test; connect-src 'self'"; got != want {
+		t.Errorf("addSources = %q, want %q", got, want)
+	}
+	// AND a directive that is not there is a synth-time panic, not a silent no-op
+	defer func() {
+		if recover() == nil {
+			t.Error("adding to a missing directive did not panic")
+		}
+	}()
+	addSources(policy, "media-src", "https://media.example.test")
+}
+
 func TestHostingPolicyRefusesAnEmptyOrigin(t *testing.T) {
+	const media, upload = "https://media.example.test", "https://up.example.test"
 	for _, o := range []deployedOrigins{
-		{WebSocket: "wss://ws.example.test", Auth: "https://auth.example.test"},
-		{API: "https://api.example.test", Auth: "https://auth.example.test"},
-		{API: "https://api.example.test", WebSocket: "wss://ws.example.test"},
+		{WebSocket: "wss://ws.example.test", Auth: "https://auth.example.test", Media: media, Upload: upload},
+		{API: "https://api.example.test", Auth: "https://auth.example.test", Media: media, Upload: upload},
+		{API: "https://api.example.test", WebSocket: "wss://ws.example.test", Media: media, Upload: upload},
+		{API: "https://api.example.test", WebSocket: "wss://ws.example.test", Auth: "https://auth.example.test", Upload: upload},
+		{API: "https://api.example.test", WebSocket: "wss://ws.example.test", Auth: "https://auth.example.test", Media: media},
 	} {
 		// GIVEN origins with one missing
 		// WHEN the policy is built
@@ -185,14 +264,23 @@ func TestHostingSecurityHeadersAreThoseOfTheAppsServer(t *testing.T) {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
 	var doc amplifyHeaders
-	if err := yaml.Unmarshal([]byte(customHeadersYAML(siteHeaders(deployedOrigins{
+	o := deployedOrigins{
 		API: "https://api.example.test", WebSocket: "wss://ws.example.test", Auth: "https://auth.example.test",
-	}))), &doc); err != nil {
+		Media: "https://media.example.test", Upload: "https://up.example.test",
+	}
+	if err := yaml.Unmarshal([]byte(customHeadersYAML(siteHeaders(o))), &doc); err != nil {
 		t.Fatal(err)
 	}
 	// WHEN the server answers the page
-	// THEN every security header it sends, Amplify sends too, with the same value
-	for _, key := range []string{"Content-Security-Policy", "X-Frame-Options", "X-Content-Type-Options", "Referrer-Policy", "Permissions-Policy"} {
+	// THEN every security header it sends, Amplify sends too, with the same value; the
+	// policy is the server's with the deployed media and upload origins added
+	// (TestHostingPolicyIsTheAppsOwnPolicyWithTheDeployedOrigins checks how)
+	serverPolicy := rec.Header().Get("Content-Security-Policy")
+	if got, want := header(doc.CustomHeaders, "**/*", "Content-Security-Policy"),
+		addSources(addSources(serverPolicy, "img-src", "blob:", o.Media), "connect-src", o.Upload); got != want {
+		t.Errorf("Content-Security-Policy on Amplify = %q, want the server's %q with the media origins", got, serverPolicy)
+	}
+	for _, key := range []string{"X-Frame-Options", "X-Content-Type-Options", "Referrer-Policy", "Permissions-Policy"} {
 		want := rec.Header().Get(key)
 		if want == "" {
 			t.Errorf("the app's server no longer sends %s; update this list", key)
@@ -220,11 +308,15 @@ func TestAmplifyAppSendsThePolicyNamingTheDeployedOrigins(t *testing.T) {
 	o := s.amplifyAppOrigins(t)
 	// THEN they are the hosting rules for this stack's origins
 	assertHeaders(t, "app CustomHeaders", rules, siteHeaders(o))
-	// AND the policy talks to the region's execute-api hosts, this WebSocket API and
-	// this hosted UI, and nothing else; framing is refused twice over
+	// AND the policy talks to the region's execute-api hosts, this WebSocket API,
+	// this hosted UI and this upload bucket, and nothing else; images come from the
+	// app, data: and blob: URLs and this media distribution; framing is refused twice over
 	policy := header(rules, "**/*", "Content-Security-Policy")
-	if d := directive(policy, "connect-src"); d != "connect-src 'self' "+o.API+" "+o.WebSocket+" "+o.Auth {
+	if d := directive(policy, "connect-src"); d != "connect-src 'self' "+o.API+" "+o.WebSocket+" "+o.Auth+" "+o.Upload {
 		t.Errorf("connect-src = %q", d)
+	}
+	if d := directive(policy, "img-src"); d != "img-src 'self' data: blob: "+o.Media {
+		t.Errorf("img-src = %q", d)
 	}
 	if d := directive(policy, "frame-ancestors"); d != "frame-ancestors 'none'" {
 		t.Errorf("frame-ancestors = %q", d)
@@ -248,12 +340,15 @@ func TestHandConnectedAppGetsHeadersNamingEachOriginExactly(t *testing.T) {
 		t.Fatal("no AmplifyCustomHeaders output")
 	}
 	rules := s.customHeaders(t, out["Value"])
-	// THEN it holds the hosting rules with this stack's HTTP API, WebSocket API and
-	// hosted UI, each exactly (no Amplify app in the stack, so no cycle to avoid)
+	// THEN it holds the hosting rules with this stack's HTTP API, WebSocket API,
+	// hosted UI, media distribution and upload bucket, each exactly (no Amplify app in
+	// the stack, so no cycle to avoid)
 	assertHeaders(t, "AmplifyCustomHeaders", rules, siteHeaders(deployedOrigins{
 		API:       "https://{" + s.apiID(t, "HTTP") + "}.execute-api.{AWS::Region}.{AWS::URLSuffix}",
 		WebSocket: "{" + s.apiID(t, "WEBSOCKET") + ".ApiEndpoint}",
 		Auth:      s.hostedUIOrigin(t),
+		Media:     s.mediaOrigin(t),
+		Upload:    s.uploadOrigin(t),
 	}))
 }
 

@@ -31,7 +31,7 @@ const (
 )
 
 // lambdaNames are the functions built by `make lambdas`.
-var lambdaNames = []string{"api", "authorizer", "ws", "fanout", "sweep"}
+var lambdaNames = []string{"api", "authorizer", "ws", "fanout", "sweep", "media"}
 
 // settings are the deploy-time choices read from CDK context.
 type settings struct {

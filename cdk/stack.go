@@ -31,7 +31,7 @@ import (
 // context (see settings.go), so `cdk deploy -c key=value` changes it without code.
 type PostwallStackProps struct {
 	awscdk.StackProps
-	// LambdaDir holds api/, authorizer/, ws/, fanout/ and sweep/, each with a linux/arm64
+	// LambdaDir holds api/, authorizer/, ws/, fanout/, sweep/ and media/, each with a linux/arm64
 	// `bootstrap`. Empty means the lambdaDir context value, else ../bin/lambda; a
 	// relative path is taken from the cdk directory.
 	LambdaDir string
@@ -68,8 +68,9 @@ const (
 )
 
 // NewPostwallStack defines the whole AWS side of Postwall: Cognito, the three DynamoDB
-// tables, the five Lambdas, the HTTP and WebSocket APIs and, when the context names a
-// repository, the Amplify app that hosts the PWA. It panics, as CDK constructs do, when
+// tables, the six Lambdas, the HTTP and WebSocket APIs, the upload and media buckets
+// with the media distribution and, when the context names a repository, the Amplify
+// app that hosts the PWA. It panics, as CDK constructs do, when
 // the settings are invalid or the Lambda artifacts are missing.
 func NewPostwallStack(scope constructs.Construct, id string, props *PostwallStackProps) awscdk.Stack {
 	var stackProps awscdk.StackProps
@@ -77,7 +78,7 @@ func NewPostwallStack(scope constructs.Construct, id string, props *PostwallStac
 		stackProps = props.StackProps
 	}
 	if stackProps.Description == nil {
-		stackProps.Description = jsii.String("Postwall: a live public wall (Cognito, API Gateway HTTP + WebSocket, Lambda, DynamoDB, Amplify)")
+		stackProps.Description = jsii.String("Postwall: a live public wall (Cognito, API Gateway HTTP + WebSocket, Lambda, DynamoDB, S3, CloudFront, Amplify)")
 	}
 	stack := awscdk.NewStack(scope, jsii.String(id), &stackProps)
 
@@ -107,7 +108,10 @@ func NewPostwallStack(scope constructs.Construct, id string, props *PostwallStac
 
 	auth := newAuth(stack, cfg, origins)
 
-	fns := newFunctions(stack, cfg.LambdaDir, tables, auth)
+	storage := newMedia(stack, origins)
+
+	fns := newFunctions(stack, cfg.LambdaDir, tables, auth, storage)
+	newMediaProcessor(stack, cfg.LambdaDir, tables, storage)
 
 	httpURL := newHTTPAPI(stack, fns.api, auth, origins)
 	wsStage := newWebSocketAPI(stack, fns)
@@ -115,8 +119,8 @@ func NewPostwallStack(scope constructs.Construct, id string, props *PostwallStac
 	newSweep(stack, cfg.LambdaDir, tables, wsStage)
 
 	if amplifyApp != nil {
-		setAmplifyHeaders(amplifyApp, stack, wsStage, auth)
-		newAmplifyBranch(stack, cfg, amplifyApp, frontendEnv(httpURL, wsStage.Url(), auth, appURL))
+		setAmplifyHeaders(amplifyApp, stack, wsStage, auth, storage)
+		newAmplifyBranch(stack, cfg, amplifyApp, frontendEnv(httpURL, wsStage.Url(), auth, appURL, storage))
 	}
 
 	output(stack, "ApiUrl", httpURL, "HTTP API base URL (GET /posts)")
@@ -125,17 +129,19 @@ func NewPostwallStack(scope constructs.Construct, id string, props *PostwallStac
 	output(stack, "UserPoolClientId", auth.client.UserPoolClientId(), "Cognito app client id (public, no secret)")
 	output(stack, "HostedUiDomain", auth.domainURL, "Cognito hosted UI base URL")
 	output(stack, "AppUrl", appURL, "Where the PWA is served")
+	output(stack, "MediaUrl", storage.url, "Base URL of the media distribution (images and avatars)")
+	output(stack, "UploadBucket", storage.uploadsName, "Bucket the browser POSTs presigned upload forms into")
 	if amplifyApp == nil {
 		// Without a repository in context, these are the variables to paste into the
 		// Amplify console when connecting the repository by hand.
-		env := frontendEnv(httpURL, wsStage.Url(), auth, appURL)
+		env := frontendEnv(httpURL, wsStage.Url(), auth, appURL, storage)
 		parts := make([]*string, 0, len(env))
 		for _, kv := range env {
 			parts = append(parts, awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String(*kv[0] + "="), kv[1]}))
 		}
 		output(stack, "AmplifyEnvironment", awscdk.Fn_Join(jsii.String(" "), &parts),
 			"Environment variables for an Amplify app connected by hand (space-separated NAME=VALUE)")
-		output(stack, "AmplifyCustomHeaders", handConnectedHeaders(httpURL, wsStage, auth),
+		output(stack, "AmplifyCustomHeaders", handConnectedHeaders(httpURL, wsStage, auth, storage),
 			"Custom headers (YAML) for an Amplify app connected by hand: its Hosting > Custom headers")
 	}
 
@@ -146,14 +152,30 @@ func NewPostwallStack(scope constructs.Construct, id string, props *PostwallStac
 // with one replica) is used because its stream grants name the stream ARN, where the
 // older Table grants dynamodb:ListStreams on "*".
 type tables struct {
-	posts, connections, limits awsdynamodb.TableV2
+	posts, connections, limits table
+}
+
+// table is a table with the names of its global secondary indexes, which grants name
+// one by one (CDK's own grants name TABLE_ARN/index/*).
+type table struct {
+	awsdynamodb.TableV2
+	indexes []string
 }
 
 func newTables(stack awscdk.Stack) tables {
 	str := awsdynamodb.AttributeType_STRING
 	posts := awsdynamodb.NewTableV2(stack, jsii.String("PostsTable"), &awsdynamodb.TablePropsV2{
-		PartitionKey:        &awsdynamodb.Attribute{Name: jsii.String("pk"), Type: str},
-		SortKey:             &awsdynamodb.Attribute{Name: jsii.String("sk"), Type: str},
+		PartitionKey: &awsdynamodb.Attribute{Name: jsii.String("pk"), Type: str},
+		SortKey:      &awsdynamodb.Attribute{Name: jsii.String("sk"), Type: str},
+		// A person's posts and replies, paged newest first by id without a scan: as
+		// dynamo.CreateTables makes it, sparse (only live posts and replies carry the
+		// key) and keys only (the items are then read from the table).
+		GlobalSecondaryIndexes: &[]*awsdynamodb.GlobalSecondaryIndexPropsV2{{
+			IndexName:      jsii.String(dynamo.PostsByAuthorIndex),
+			PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(dynamo.AttrAuthorKey), Type: str},
+			SortKey:        &awsdynamodb.Attribute{Name: jsii.String(dynamo.AttrID), Type: str},
+			ProjectionType: awsdynamodb.ProjectionType_KEYS_ONLY,
+		}},
 		Billing:             awsdynamodb.Billing_OnDemand(nil),
 		DynamoStream:        awsdynamodb.StreamViewType_NEW_AND_OLD_IMAGES,
 		TimeToLiveAttribute: jsii.String("ttl"), // idempotency records expire after 24 h
@@ -183,7 +205,11 @@ func newTables(stack awscdk.Stack) tables {
 		TimeToLiveAttribute: jsii.String("ttl"), // rate-limit windows expire on their own
 		RemovalPolicy:       awscdk.RemovalPolicy_RETAIN,
 	})
-	return tables{posts: posts, connections: connections, limits: limits}
+	return tables{
+		posts:       table{posts, []string{dynamo.PostsByAuthorIndex}},
+		connections: table{connections, []string{dynamo.ConnectionsBySubIndex}},
+		limits:      table{limits, nil},
+	}
 }
 
 // auth is the Cognito side: the pool, the PWA's public client and the hosted UI.
@@ -274,11 +300,7 @@ func newAuth(stack awscdk.Stack, cfg settings, origins []*string) auth {
 	if cfg.DomainPrefix == "" {
 		// Hosted-UI prefixes are global across all AWS accounts: take the first group of
 		// the stack's UUID, which is stable for the stack's life and unique enough.
-		stackUUID := awscdk.Fn_Select(jsii.Number(2), awscdk.Fn_Split(jsii.String("/"), stack.StackId(), nil))
-		prefix = awscdk.Fn_Join(jsii.String(""), &[]*string{
-			jsii.String("postwall-"),
-			awscdk.Fn_Select(jsii.Number(0), awscdk.Fn_Split(jsii.String("-"), stackUUID, nil)),
-		})
+		prefix = join(jsii.String("postwall-"), stackUUIDPrefix(stack))
 	}
 	domain := pool.AddDomain(jsii.String("HostedUi"), &awscognito.UserPoolDomainOptions{
 		CognitoDomain:       &awscognito.CognitoDomainOptions{DomainPrefix: prefix},
@@ -291,12 +313,20 @@ type functions struct {
 	api, authorizer, socket awslambda.Function
 }
 
-func newFunctions(stack awscdk.Stack, dir string, t tables, a auth) functions {
-	api := newGoFunction(stack, "Api", dir, "api", 256, 10, "The HTTP API: "+strings.Join(apihandler.APIRoutes, ", "), map[string]*string{
-		"POSTWALL_POSTS_TABLE": t.posts.TableName(),
+func newFunctions(stack awscdk.Stack, dir string, t tables, a auth, m media) functions {
+	api := newGoFunction(stack, "Api", dir, "api", uploadHandlerMemoryMB, uploadHandlerTimeoutSeconds, "The HTTP API: "+strings.Join(apihandler.APIRoutes, ", "), map[string]*string{
+		"POSTWALL_POSTS_TABLE":   t.posts.TableName(),
+		"POSTWALL_USER_POOL_ID":  a.pool.UserPoolId(),
+		"POSTWALL_UPLOAD_BUCKET": m.uploadsName,
+		"POSTWALL_MEDIA_BUCKET":  m.store.BucketName(),
+		"POSTWALL_MEDIA_URL":     m.url,
 	})
-	// Read, and write for marking notifications read.
+	// Read, and write for marking notifications read and editing profiles.
 	grantItems(t.posts, api, append(slices.Clone(itemReadActions), itemWriteActions...))
+	// Profiles are looked up in the pool, one AdminGetUser per name.
+	a.pool.Grant(api, jsii.String("cognito-idp:AdminGetUser"))
+	// It presigns upload forms (POST /uploads) and makes avatars (PATCH /me).
+	grantUploadHandling(api, m, true)
 
 	authorizer := newGoFunction(stack, "Authorizer", dir, "authorizer", 256, 5, "WebSocket $connect token authorizer", map[string]*string{
 		"POSTWALL_ISSUER":    a.pool.UserPoolProviderUrl(),
@@ -305,7 +335,7 @@ func newFunctions(stack awscdk.Stack, dir string, t tables, a auth) functions {
 
 	// The issuer and client are the authorizer's: reauth verifies a fresh access
 	// token the way $connect did.
-	socket := newGoFunction(stack, "Socket", dir, "ws", 256, 10, "WebSocket routes: $connect, $disconnect, "+strings.Join(wall.Actions, ", "), map[string]*string{
+	socket := newGoFunction(stack, "Socket", dir, "ws", uploadHandlerMemoryMB, uploadHandlerTimeoutSeconds, "WebSocket routes: $connect, $disconnect, "+strings.Join(wall.Actions, ", "), map[string]*string{
 		"POSTWALL_ISSUER":             a.pool.UserPoolProviderUrl(),
 		"POSTWALL_CLIENT_ID":          a.client.UserPoolClientId(),
 		"POSTWALL_POSTS_TABLE":        t.posts.TableName(),
@@ -317,12 +347,17 @@ func newFunctions(stack awscdk.Stack, dir string, t tables, a auth) functions {
 		"POSTWALL_LIKE_WINDOW":        jsii.String(likeWindow),
 		"POSTWALL_MAX_CONNECTION_AGE": jsii.String("2h"),
 		"POSTWALL_USER_POOL_ID":       a.pool.UserPoolId(),
+		"POSTWALL_UPLOAD_BUCKET":      m.uploadsName,
+		"POSTWALL_MEDIA_BUCKET":       m.store.BucketName(),
+		"POSTWALL_MEDIA_URL":          m.url,
 	})
 	// @mentions are looked up in the pool, one AdminGetUser per name.
 	a.pool.Grant(socket, jsii.String("cognito-idp:AdminGetUser"))
-	for _, table := range []awsdynamodb.TableV2{t.posts, t.connections, t.limits} {
+	for _, table := range []table{t.posts, t.connections, t.limits} {
 		grantItems(table, socket, append(slices.Clone(itemReadActions), itemWriteActions...))
 	}
+	// sendpost with images uses uploads; deletepost deletes a post's images.
+	grantUploadHandling(socket, m, false)
 
 	return functions{api: api, authorizer: authorizer, socket: socket}
 }
@@ -439,18 +474,17 @@ var (
 	connectionSweepActions = []string{"dynamodb:Scan", "dynamodb:DeleteItem"}
 )
 
-func grantItems(table awsdynamodb.TableV2, fn awslambda.Function, actions []string) {
-	table.Grant(fn, *jsii.Strings(actions...)...)
-	if table.Node().Id() != nil && *table.Node().Id() == "ConnectionsTable" {
-		cdknag.NagSuppressions_AddResourceSuppressions(fn.Role(), &[]*cdknag.NagPackSuppression{{
-			Id: jsii.String("AwsSolutions-IAM5"),
-			Reason: jsii.String("CDK grants on a table with an index name its indexes as TABLE_ARN/index/*; the " +
-				"connections table has one index, by sub, so the wildcard names that index alone."),
-			AppliesTo: &[]interface{}{
-				&cdknag.RegexAppliesTo{Regex: jsii.String(`/^Resource::<ConnectionsTable[0-9A-F]+\.Arn>\/index\/\*$/g`)},
-			},
-		}}, jsii.Bool(true))
+// grantItems grants actions on the table and on each of its indexes by name: CDK's
+// table grants would name the indexes TABLE_ARN/index/*.
+func grantItems(t table, fn awslambda.Function, actions []string) {
+	resources := []*string{t.TableArn()}
+	for _, index := range t.indexes {
+		resources = append(resources, join(t.TableArn(), jsii.String("/index/"+index)))
 	}
+	fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings(actions...),
+		Resources: &resources,
+	}))
 }
 
 // newGoFunction builds one Lambda from dir/artifact/bootstrap with its own role and log
@@ -491,7 +525,7 @@ func newHTTPAPI(stack awscdk.Stack, handler awslambda.Function, a auth, origins 
 		CreateDefaultStage: jsii.Bool(false),
 		CorsPreflight: &awsapigatewayv2.CorsPreflightOptions{
 			AllowOrigins: &origins,
-			AllowMethods: &[]awsapigatewayv2.CorsHttpMethod{awsapigatewayv2.CorsHttpMethod_GET, awsapigatewayv2.CorsHttpMethod_POST, awsapigatewayv2.CorsHttpMethod_OPTIONS},
+			AllowMethods: corsMethods(apihandler.APIRoutes),
 			AllowHeaders: jsii.Strings("authorization", "content-type"),
 			MaxAge:       awscdk.Duration_Hours(jsii.Number(1)),
 		},
@@ -535,6 +569,20 @@ func newHTTPAPI(stack awscdk.Stack, handler awslambda.Function, a auth, origins 
 	return awscdk.Fn_Join(jsii.String(""), &[]*string{
 		jsii.String("https://"), api.ApiId(), jsii.String(".execute-api."), stack.Region(), jsii.String("."), stack.UrlSuffix(),
 	})
+}
+
+// corsMethods are the methods of routes, in order of first use, then OPTIONS: the
+// preflight allows every method a route serves, and only those.
+func corsMethods(routes []string) *[]awsapigatewayv2.CorsHttpMethod {
+	var methods []awsapigatewayv2.CorsHttpMethod
+	for _, route := range routes {
+		method, _, _ := strings.Cut(route, " ")
+		if m := awsapigatewayv2.CorsHttpMethod(method); !slices.Contains(methods, m) {
+			methods = append(methods, m)
+		}
+	}
+	methods = append(methods, awsapigatewayv2.CorsHttpMethod_OPTIONS)
+	return &methods
 }
 
 // httpAccessLogFormat records who called what and how it ended, never a header or body
@@ -635,19 +683,26 @@ func appOrigins(cfg settings, amplifyURL *string) []*string {
 }
 
 // frontendEnvNames are the variables `make web` reads to point the PWA at this stack,
-// in the order frontendEnv returns them.
+// in the order frontendEnv returns them; amplify.yml refuses to build without them.
 var frontendEnvNames = []string{
 	"POSTWALL_API_URL", "POSTWALL_WS_URL", "POSTWALL_AUTH_URL",
 	"POSTWALL_CLIENT_ID", "POSTWALL_REDIRECT_URI", "POSTWALL_LOGOUT_URI",
 }
 
-func frontendEnv(apiURL, wsURL *string, a auth, appURL *string) [][2]*string {
+// frontendMediaEnvNames follow them: where images come from and upload forms go, for
+// the pages' own <meta> policy. Posts carry absolute image URLs, so the app itself
+// needs neither.
+var frontendMediaEnvNames = []string{"POSTWALL_MEDIA_URL", "POSTWALL_UPLOAD_URL"}
+
+func frontendEnv(apiURL, wsURL *string, a auth, appURL *string, m media) [][2]*string {
 	values := []*string{
 		apiURL, wsURL, a.domainURL, a.client.UserPoolClientId(),
 		join(appURL, jsii.String("/callback")), join(appURL, jsii.String("/")),
+		m.url, m.uploadOrigin,
 	}
-	env := make([][2]*string, len(frontendEnvNames))
-	for i, name := range frontendEnvNames {
+	names := append(slices.Clone(frontendEnvNames), frontendMediaEnvNames...)
+	env := make([][2]*string, len(names))
+	for i, name := range names {
 		env[i] = [2]*string{jsii.String(name), values[i]}
 	}
 	return env

@@ -78,7 +78,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// fakeLambdaDir stands in for `make lambdas`: four placeholder bootstrap files.
+// fakeLambdaDir stands in for `make lambdas`: one placeholder bootstrap per Lambda.
 func fakeLambdaDir() (string, error) {
 	dir, err := os.MkdirTemp("", "postwall-lambdas-")
 	if err != nil {
@@ -356,15 +356,27 @@ func TestTablesMatchTheAdapterDesign(t *testing.T) {
 				map[string]interface{}{"AttributeName": "pk", "KeyType": "HASH"},
 				map[string]interface{}{"AttributeName": "sk", "KeyType": "RANGE"},
 			},
-			"AttributeDefinitions": []interface{}{
+			"AttributeDefinitions": assertions.Match_ArrayWith(&[]interface{}{
 				map[string]interface{}{"AttributeName": "pk", "AttributeType": "S"},
 				map[string]interface{}{"AttributeName": "sk", "AttributeType": "S"},
-			},
+				map[string]interface{}{"AttributeName": dynamo.AttrAuthorKey, "AttributeType": "S"},
+				map[string]interface{}{"AttributeName": dynamo.AttrID, "AttributeType": "S"},
+			}),
 			"StreamSpecification":     map[string]interface{}{"StreamViewType": "NEW_AND_OLD_IMAGES"},
 			"TimeToLiveSpecification": map[string]interface{}{"AttributeName": "ttl", "Enabled": true},
 			"Replicas": []interface{}{assertions.Match_ObjectLike(&map[string]interface{}{
 				"PointInTimeRecoverySpecification": map[string]interface{}{"PointInTimeRecoveryEnabled": true},
 			})},
+			// A person's posts and replies, newest first by id, paged without a scan.
+			"GlobalSecondaryIndexes": []interface{}{map[string]interface{}{
+				"IndexName": dynamo.PostsByAuthorIndex,
+				"KeySchema": []interface{}{
+					map[string]interface{}{"AttributeName": dynamo.AttrAuthorKey, "KeyType": "HASH"},
+					map[string]interface{}{"AttributeName": dynamo.AttrID, "KeyType": "RANGE"},
+				},
+				// As dynamo.CreateTables makes it: the items are read from the table.
+				"Projection": map[string]interface{}{"ProjectionType": "KEYS_ONLY"},
+			}},
 		})
 	})
 	check(t, "connections table", func() {
@@ -411,11 +423,18 @@ func TestLambdasAreArmAl2023WithSizedLimitsAndLogRetention(t *testing.T) {
 			"LoggingConfig": map[string]interface{}{"LogFormat": "JSON", "LogGroup": map[string]interface{}{"Ref": assertions.Match_AnyValue()}},
 		})
 	})
+	// AND each description fits Lambda's 256 characters (the api's and ws's list
+	// their routes, which grow)
+	for id, fn := range s.resources("AWS::Lambda::Function") {
+		if d, _ := props(fn)["Description"].(string); len(d) > 256 {
+			t.Errorf("%s description is %d characters, Lambda allows 256: %q", id, len(d), d)
+		}
+	}
 	check(t, "log retention", func() {
 		s.template.AllResourcesProperties(jsii.String("AWS::Logs::LogGroup"), map[string]interface{}{"RetentionInDays": 30})
 	})
 	want := map[string]struct{ memory, timeout float64 }{
-		"api": {256, 10}, "authorizer": {256, 5}, "ws": {256, 10}, "fanout": {512, 60}, "sweep": {128, 30},
+		"api": {512, 20}, "authorizer": {256, 5}, "ws": {512, 20}, "fanout": {512, 60}, "sweep": {128, 30}, "media": {1024, 60},
 	}
 	for artifact, limits := range want {
 		_, fn := s.function(t, artifact)
@@ -432,13 +451,14 @@ func TestLambdaEnvironmentUsesTheSharedNames(t *testing.T) {
 	// WHEN each function's environment is read
 	// THEN each gets exactly the variables it needs, under the shared names
 	want := map[string][]string{
-		"api":        {"POSTWALL_POSTS_TABLE"},
+		"api":        {"POSTWALL_MEDIA_BUCKET", "POSTWALL_MEDIA_URL", "POSTWALL_POSTS_TABLE", "POSTWALL_UPLOAD_BUCKET", "POSTWALL_USER_POOL_ID"},
 		"authorizer": {"POSTWALL_CLIENT_ID", "POSTWALL_ISSUER"},
 		"ws": {"POSTWALL_CLIENT_ID", "POSTWALL_CONNECTIONS_TABLE", "POSTWALL_ISSUER", "POSTWALL_LIKE_LIMIT", "POSTWALL_LIKE_WINDOW",
-			"POSTWALL_LIMITS_TABLE", "POSTWALL_MAX_CONNECTION_AGE", "POSTWALL_POSTS_TABLE", "POSTWALL_POST_LIMIT", "POSTWALL_POST_WINDOW",
-			"POSTWALL_USER_POOL_ID"},
+			"POSTWALL_LIMITS_TABLE", "POSTWALL_MAX_CONNECTION_AGE", "POSTWALL_MEDIA_BUCKET", "POSTWALL_MEDIA_URL", "POSTWALL_POSTS_TABLE",
+			"POSTWALL_POST_LIMIT", "POSTWALL_POST_WINDOW", "POSTWALL_UPLOAD_BUCKET", "POSTWALL_USER_POOL_ID"},
 		"fanout": {"POSTWALL_CONNECTIONS_TABLE", "POSTWALL_FANOUT_CONCURRENCY", "POSTWALL_MANAGEMENT_ENDPOINT"},
 		"sweep":  {"POSTWALL_CONNECTIONS_TABLE", "POSTWALL_MANAGEMENT_ENDPOINT"},
+		"media":  {"POSTWALL_MEDIA_BUCKET", "POSTWALL_MEDIA_URL", "POSTWALL_POSTS_TABLE", "POSTWALL_UPLOAD_BUCKET"},
 	}
 	vars := map[string]map[string]interface{}{}
 	for artifact, names := range want {
@@ -482,6 +502,17 @@ func TestLambdaEnvironmentUsesTheSharedNames(t *testing.T) {
 	}
 	if got := mustJSON(vars["sweep"]["POSTWALL_MANAGEMENT_ENDPOINT"]); got != endpoint {
 		t.Errorf("sweep management endpoint = %s, want the fan-out's %s", got, endpoint)
+	}
+	// AND the api, ws and media Lambdas name the same buckets, media URL and posts table
+	for _, name := range []string{"POSTWALL_UPLOAD_BUCKET", "POSTWALL_MEDIA_BUCKET", "POSTWALL_MEDIA_URL", "POSTWALL_POSTS_TABLE"} {
+		for _, artifact := range []string{"api", "ws"} {
+			if got, want := mustJSON(vars[artifact][name]), mustJSON(vars["media"][name]); got != want {
+				t.Errorf("%s %s = %s, want the media Lambda's %s", artifact, name, got, want)
+			}
+		}
+	}
+	if got, want := mustJSON(vars["api"]["POSTWALL_USER_POOL_ID"]), mustJSON(vars["ws"]["POSTWALL_USER_POOL_ID"]); got != want || !strings.Contains(got, `"UserPool`) {
+		t.Errorf("api user pool id = %s, want the pool, as ws has it (%s)", got, want)
 	}
 }
 
@@ -570,6 +601,10 @@ func TestEachFunctionGetsOnlyItsOwnGrants(t *testing.T) {
 	if !api[posts]["dynamodb:Query"] || !api[posts]["dynamodb:UpdateItem"] || len(api) != 1 {
 		t.Errorf("api grants = %v, want read/write on posts only", api)
 	}
+	// AND api may look users up in the user pool (for profiles), and nothing else there
+	if got := poolGrantsOf(t, s, "api"); len(got) != 1 || !strings.HasPrefix(got[0], "cognito-idp:AdminGetUser on ") || !strings.Contains(got[0], "UserPool") {
+		t.Errorf("api user pool grants = %v, want AdminGetUser on the pool only", got)
+	}
 	// AND the authorizer touches no table and only writes its logs
 	authz, authzActions := grantsOn("authorizer")
 	if len(authz) != 0 || len(authzActions) != 2 || !authzActions["logs:PutLogEvents"] || !authzActions["logs:CreateLogStream"] {
@@ -583,14 +618,7 @@ func TestEachFunctionGetsOnlyItsOwnGrants(t *testing.T) {
 		}
 	}
 	// AND ws may look users up in the user pool (for @mentions), and nothing else there
-	var poolGrants []string
-	for _, st := range s.policyStatements(roleOf(func() map[string]interface{} { _, fn := s.function(t, "ws"); return fn }())) {
-		for _, a := range asList(st["Action"]) {
-			if strings.HasPrefix(a.(string), "cognito-idp:") {
-				poolGrants = append(poolGrants, a.(string)+" on "+mustJSON(st["Resource"]))
-			}
-		}
-	}
+	poolGrants := poolGrantsOf(t, s, "ws")
 	if len(poolGrants) != 1 || !strings.HasPrefix(poolGrants[0], "cognito-idp:AdminGetUser on ") || !strings.Contains(poolGrants[0], "UserPool") {
 		t.Errorf("ws user pool grants = %v, want AdminGetUser on the pool only", poolGrants)
 	}
@@ -673,17 +701,33 @@ func TestEachFunctionGetsOnlyItsOwnGrants(t *testing.T) {
 	}
 }
 
+// poolGrantsOf lists a function's user pool grants as "ACTION on RESOURCE".
+func poolGrantsOf(t *testing.T, s *synthesized, artifact string) []string {
+	t.Helper()
+	_, fn := s.function(t, artifact)
+	var grants []string
+	for _, st := range s.policyStatements(roleOf(fn)) {
+		for _, a := range asList(st["Action"]) {
+			if strings.HasPrefix(a.(string), "cognito-idp:") {
+				grants = append(grants, a.(string)+" on "+mustJSON(st["Resource"]))
+			}
+		}
+	}
+	return grants
+}
+
 func TestHTTPAPIServesPostsBehindTheCognitoJWTAuthorizer(t *testing.T) {
 	// GIVEN the stack
 	s := withDefaultStack(t)
 	// WHEN the HTTP API is inspected
-	// THEN CORS allows the app's origin only, for GET with the Authorization header
+	// THEN CORS allows the app's origin only, for the routes' methods with the
+	// Authorization header
 	check(t, "cors", func() {
 		s.template.HasResourceProperties(jsii.String("AWS::ApiGatewayV2::Api"), map[string]interface{}{
 			"ProtocolType": "HTTP",
 			"CorsConfiguration": map[string]interface{}{
 				"AllowOrigins": []interface{}{"http://127.0.0.1:8080"},
-				"AllowMethods": []interface{}{"GET", "POST", "OPTIONS"},
+				"AllowMethods": []interface{}{"GET", "POST", "PATCH", "OPTIONS"},
 				"AllowHeaders": []interface{}{"authorization", "content-type"},
 				"MaxAge":       3600,
 			},
@@ -728,7 +772,8 @@ func TestHTTPAPIServesPostsBehindTheCognitoJWTAuthorizer(t *testing.T) {
 	if !slices.Equal(httpRoutes, want) {
 		t.Errorf("HTTP routes = %v, want %v", httpRoutes, want)
 	}
-	for _, route := range []string{"GET /posts/{id}", "GET /posts/{id}/replies", "GET /notifications", "POST /notifications/read", "GET /reports"} {
+	for _, route := range []string{"GET /posts/{id}", "GET /posts/{id}/replies", "GET /notifications", "POST /notifications/read", "GET /reports",
+		"GET /users", "GET /users/{username}", "GET /users/{username}/posts", "PATCH /me", "POST /uploads"} {
 		if !slices.Contains(httpRoutes, route) {
 			t.Errorf("route %s is missing", route)
 		}
@@ -924,7 +969,7 @@ func TestOutputsWithoutAmplifyTellHowToConnectItByHand(t *testing.T) {
 	// THEN there is no Amplify app, and the outputs carry everything to connect one
 	check(t, "no app", func() { s.template.ResourceCountIs(jsii.String("AWS::Amplify::App"), jsii.Number(0)) })
 	check(t, "no branch", func() { s.template.ResourceCountIs(jsii.String("AWS::Amplify::Branch"), jsii.Number(0)) })
-	for _, name := range []string{"ApiUrl", "WebSocketUrl", "UserPoolId", "UserPoolClientId", "HostedUiDomain", "AppUrl", "AmplifyEnvironment"} {
+	for _, name := range []string{"ApiUrl", "WebSocketUrl", "UserPoolId", "UserPoolClientId", "HostedUiDomain", "AppUrl", "AmplifyEnvironment", "MediaUrl", "UploadBucket"} {
 		check(t, "output "+name, func() {
 			s.template.HasOutput(jsii.String(name), map[string]interface{}{"Value": assertions.Match_AnyValue()})
 		})
@@ -942,8 +987,14 @@ func TestOutputsWithoutAmplifyTellHowToConnectItByHand(t *testing.T) {
 	if got := outputs["AppUrl"].(map[string]interface{})["Value"]; got != "http://127.0.0.1:8080" {
 		t.Errorf("AppUrl = %v, want the local origin", got)
 	}
+	if got := mustJSON(outputs["MediaUrl"]); !strings.Contains(got, `"https://",{"Fn::GetAtt":["MediaDistribution`) {
+		t.Errorf("MediaUrl = %s, want https:// and the distribution's domain", got)
+	}
+	if got := mustJSON(outputs["UploadBucket"]); !strings.Contains(got, `"postwall-uploads-"`) {
+		t.Errorf("UploadBucket = %s, want the upload bucket's name", got)
+	}
 	env := mustJSON(outputs["AmplifyEnvironment"])
-	for _, name := range frontendEnvNames {
+	for _, name := range append(slices.Clone(frontendEnvNames), frontendMediaEnvNames...) {
 		if !strings.Contains(env, name+"=") {
 			t.Errorf("AmplifyEnvironment lacks %s: %s", name, env)
 		}
@@ -997,8 +1048,14 @@ func TestAmplifyAppWhenContextNamesARepository(t *testing.T) {
 			names = append(names, kv["Name"].(string))
 			values[kv["Name"].(string)] = mustJSON(kv["Value"])
 		}
-		if strings.Join(names, ",") != strings.Join(frontendEnvNames, ",") {
-			t.Errorf("branch env = %v, want %v", names, frontendEnvNames)
+		if want := append(slices.Clone(frontendEnvNames), frontendMediaEnvNames...); !slices.Equal(names, want) {
+			t.Errorf("branch env = %v, want %v", names, want)
+		}
+		if !strings.Contains(values["POSTWALL_MEDIA_URL"], `"https://",{"Fn::GetAtt":["MediaDistribution`) {
+			t.Errorf("POSTWALL_MEDIA_URL = %s, want the media distribution", values["POSTWALL_MEDIA_URL"])
+		}
+		if !strings.Contains(values["POSTWALL_UPLOAD_URL"], `"https://postwall-uploads-"`) || !strings.Contains(values["POSTWALL_UPLOAD_URL"], `".s3."`) {
+			t.Errorf("POSTWALL_UPLOAD_URL = %s, want the upload bucket's regional endpoint", values["POSTWALL_UPLOAD_URL"])
 		}
 		if values["POSTWALL_REDIRECT_URI"] != `"https://wall.example.com/callback"` {
 			t.Errorf("redirect URI = %s, want the configured app URL's /callback", values["POSTWALL_REDIRECT_URI"])

@@ -45,6 +45,11 @@ type Config struct {
 	RedirectURI string // BASE/callback
 	LogoutURI   string // BASE/
 	Version     string // from the build (-ldflags -X); may be empty
+	// MediaURL is where images are served from (the CDN); UploadURL where
+	// upload forms are posted (the upload bucket). Empty: this origin, as
+	// locally.
+	MediaURL  string
+	UploadURL string
 }
 
 func (c Config) validate() error {
@@ -387,11 +392,19 @@ func ContentSecurityPolicy(cfg Config) string {
 			connect = append(connect, o)
 		}
 	}
+	if o, err := origin(cfg.UploadURL); err == nil && !contains(connect, o) {
+		connect = append(connect, o)
+	}
+	// blob: for the previews of images about to be uploaded.
+	img := []string{"'self'", "data:", "blob:"}
+	if o, err := origin(cfg.MediaURL); err == nil && !contains(img, o) {
+		img = append(img, o)
+	}
 	return strings.Join([]string{
 		"default-src 'self'",
 		"script-src 'self' 'wasm-unsafe-eval'",
 		"style-src 'self'",
-		"img-src 'self' data:",
+		"img-src " + strings.Join(img, " "),
 		"font-src 'self'",
 		"connect-src " + strings.Join(connect, " "),
 		"manifest-src 'self'",

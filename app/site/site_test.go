@@ -374,3 +374,22 @@ func TestGenerateStatic(t *testing.T) {
 		t.Errorf("without wasm: %v", err)
 	}
 }
+
+func TestPolicyAllowsTheMediaOrigins(t *testing.T) {
+	cfg := Config{APIURL: "https://api.example", WSURL: "wss://ws.example", AuthURL: "https://auth.example",
+		MediaURL: "https://d111.cloudfront.net/", UploadURL: "https://up.s3.eu-west-1.amazonaws.com"}
+	csp := ContentSecurityPolicy(cfg)
+	for _, want := range []string{
+		"img-src 'self' data: blob: https://d111.cloudfront.net;",
+		"connect-src 'self' https://api.example wss://ws.example https://auth.example https://up.s3.eu-west-1.amazonaws.com;",
+	} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("CSP %q lacks %q", csp, want)
+		}
+	}
+	// Locally both are this origin: nothing added but blob: for previews.
+	cfg.MediaURL, cfg.UploadURL = "", ""
+	if csp := ContentSecurityPolicy(cfg); !strings.Contains(csp, "img-src 'self' data: blob:;") {
+		t.Errorf("local CSP %q", csp)
+	}
+}
