@@ -112,6 +112,9 @@ bench: tools build lambdas
 	$(GO) test -run '^$$' -bench ConversationPages -benchtime 200x ./backend/dynamo
 	$(GO) test -run '^$$' -bench 'BroadcastFanout|StreamBatch' -benchtime 3x ./backend/apigw
 	$(GO) test -run '^$$' -bench LambdaStart -benchtime 20x ./backend/cmd
+	$(GO) test -run '^$$' -bench 12MP -benchmem -benchtime 5x ./backend/media
+	$(GO) test -run '^$$' -bench ListUserPosts -benchtime 2000x -count 3 ./backend/bolt
+	$(GO) test -run '^$$' -bench UserPostsFirstPage -benchtime 200x -count 3 ./backend/dynamo
 	@ls -l bin/lambda/*/bootstrap bin/lambda/*.zip
 	@ls -l $(WASM) $(WASM).br $(WASM).gz
 
