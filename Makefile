@@ -134,9 +134,9 @@ fuzz:
 screenshots: build tools-browser
 	POSTWALL_SCREENSHOTS=$(CURDIR)/build/screenshots $(GO) test -count=1 -run TestScreenshots ./app/browsertest
 
-## perf: load times of the PWA in headless Chromium, on loopback and throttled to Fast 3G
-perf: build tools-browser
-	POSTWALL_PERF=1 $(GO) test -count=1 -run TestLoadTimes -v ./app/browsertest
+## perf: load times of the PWA in headless Chromium, and Lighthouse's mobile scores of the landing and the feed (reports in build/perf)
+perf: build tools-browser $(NODE_BIN)/lighthouse
+	POSTWALL_PERF=1 POSTWALL_REQUIRE_TOOLS=1 $(GO) test -count=1 -timeout 30m -run 'TestLoadTimes|TestLighthouse' -v ./app/browsertest
 
 ## synth: the CloudFormation template in cdk/cdk.out
 synth: tools-node lambdas
