@@ -272,9 +272,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// goes out with the status that says so to browsers, crawlers and
 		// link checkers. go-app's own files (app.js, the worker, the
 		// manifest) are not HTML and keep theirs.
-		h.goapp.ServeHTTP(&notFoundWriter{ResponseWriter: w}, r)
+		gzipResponses(h.goapp).ServeHTTP(&notFoundWriter{ResponseWriter: w}, r)
 	default:
-		h.goapp.ServeHTTP(w, r)
+		gzipResponses(h.goapp).ServeHTTP(w, r)
 	}
 }
 
@@ -490,6 +490,10 @@ func loadAssets(fsys fs.FS) (map[string]*asset, error) {
 		}
 		if gz, err := fs.ReadFile(fsys, name+".gz"); err == nil {
 			a.gz = gz
+		}
+		// Text assets (the stylesheet, boot.js) are compressed once here.
+		if a.br == nil && a.gz == nil && compressible(a.contentType) {
+			a.gz = gzipped(raw)
 		}
 		out[name] = a
 		return nil

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -391,5 +392,30 @@ func TestPolicyAllowsTheMediaOrigins(t *testing.T) {
 	cfg.MediaURL, cfg.UploadURL = "", ""
 	if csp := ContentSecurityPolicy(cfg); !strings.Contains(csp, "img-src 'self' data: blob:;") {
 		t.Errorf("local CSP %q", csp)
+	}
+}
+
+func TestTextIsServedCompressed(t *testing.T) {
+	srv, _ := newTestServer(t, true)
+	for _, path := range []string{"/", "/app.js", "/wasm_exec.js", "/web/postwall.css"} {
+		plainRes, plain := get(t, srv.URL+path, nil)
+		res, body := get(t, srv.URL+path, map[string]string{"Accept-Encoding": "gzip, br"})
+		if plainRes.Header.Get("Content-Encoding") != "" {
+			t.Errorf("GET %s without Accept-Encoding came %s", path, plainRes.Header.Get("Content-Encoding"))
+		}
+		if res.Header.Get("Content-Encoding") != "gzip" || !strings.Contains(res.Header.Get("Vary"), "Accept-Encoding") {
+			t.Errorf("GET %s: encoding %q vary %q, want gzip", path, res.Header.Get("Content-Encoding"), res.Header.Get("Vary"))
+			continue
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(body))
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		got, _ := io.ReadAll(zr)
+		// go-app writes a page's attributes in map order: compare lengths there.
+		same := bytes.Equal(got, plain) || path == "/" && len(got) == len(plain)
+		if !same || len(body) >= len(plain) || res.Header.Get("Content-Length") != strconv.Itoa(len(body)) {
+			t.Errorf("GET %s: %d gzip bytes for %d, decoded equal %v, length header %q", path, len(body), len(plain), same, res.Header.Get("Content-Length"))
+		}
 	}
 }
