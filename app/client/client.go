@@ -41,6 +41,9 @@ type Deps struct {
 	// RetryBackoff spaces resends of the outbox after a rate limit; zero:
 	// live.DefaultRetryBackoff.
 	RetryBackoff live.Backoff
+	// Upload sends upload forms; nil: HTTP, which can in the browser and
+	// natively.
+	Upload fetch.Uploader
 }
 
 // View is everything the components show, as one value.
@@ -64,7 +67,17 @@ type View struct {
 	// Notifications are the newest first; Unread counts those not read.
 	Notifications []wall.Notification
 	Unread        int
-	Seq           int // grows with every change, so observers see each one
+	// Users are the people looked up so far, by username, for the names
+	// and avatars shown with posts. Shared between views: read only.
+	Users       map[string]wall.User
+	Profile     Profile     // the profile open, if any (Profile.Name "" when none)
+	ProfileForm ProfileForm // the edit-profile form
+	Reports     Reports     // the reports page, for admins
+	// Attachments are the composer's images; AttachError says why a file
+	// was not attached.
+	Attachments []Attachment
+	AttachError string
+	Seq         int // grows with every change, so observers see each one
 }
 
 // Page sizes.
@@ -80,6 +93,7 @@ type App struct {
 	deps    Deps
 	keeper  *session.Keeper
 	api     *feed.API
+	people  *peopleAPI
 	publish func(View)
 
 	syncMu sync.Mutex // one catch-up at a time
@@ -96,6 +110,15 @@ type App struct {
 	reporting map[string]string
 	thread    Thread
 	notes     []wall.Notification
+	// runCtx is the session's context (from Start): work the session starts
+	// by itself (user lookups, uploads) ends with it.
+	runCtx      context.Context
+	dir         *directory
+	profile     Profile
+	form        ProfileForm
+	reports     Reports
+	attachments []Attachment
+	attachSeq   int
 }
 
 // New returns an app that calls publish with every new View.
@@ -106,12 +129,13 @@ func New(cfg Config, deps Deps, publish func(View)) *App {
 	if deps.Backoff.Max == 0 {
 		deps.Backoff = live.DefaultBackoff
 	}
-	a := &App{cfg: cfg, deps: deps, publish: publish, deleting: map[string]string{}, reporting: map[string]string{}}
+	a := &App{cfg: cfg, deps: deps, publish: publish, deleting: map[string]string{}, reporting: map[string]string{}, dir: newDirectory()}
 	a.keeper = &session.Keeper{Config: cfg.Session, HTTP: deps.HTTP, Store: deps.Local, Attempts: deps.Session, Now: deps.Now}
 	a.api = &feed.API{BaseURL: cfg.APIURL, HTTP: deps.HTTP, Token: func(ctx context.Context) (string, error) {
 		t, _, err := a.token(ctx)
 		return t, err
 	}}
+	a.people = &peopleAPI{baseURL: cfg.APIURL, http: deps.HTTP, token: a.api.Token}
 	a.view.Status = live.StatusOff.String()
 	return a
 }
@@ -140,6 +164,17 @@ func (a *App) viewLocked() View {
 	v.Thread = a.thread
 	v.Thread.Replies = slices.Clone(a.thread.Replies)
 	v.Notifications = slices.Clone(a.notes)
+	v.Users = a.dir.shown
+	v.Profile = a.profile
+	v.Profile.Posts = slices.Clone(a.profile.Posts)
+	v.ProfileForm = a.form
+	if a.form.Avatar != nil {
+		t := *a.form.Avatar
+		v.ProfileForm.Avatar = &t
+	}
+	v.Reports = a.reports
+	v.Reports.Items = slices.Clone(a.reports.Items)
+	v.Attachments = slices.Clone(a.attachments)
 	if a.outbox == nil {
 		return v
 	}
@@ -164,6 +199,9 @@ func (a *App) viewLocked() View {
 	for i := range v.Thread.Replies {
 		v.Thread.Replies[i] = withLikes(v.Thread.Replies[i], likes)
 	}
+	for i := range v.Profile.Posts {
+		v.Profile.Posts[i] = withLikes(v.Profile.Posts[i], likes)
+	}
 	return v
 }
 
@@ -178,10 +216,12 @@ func (a *App) Start(ctx context.Context) {
 		return
 	}
 	ctx, a.stop = context.WithCancel(ctx)
+	a.runCtx = ctx
 	a.view.SignedIn, a.view.Username = true, t.Username
 	a.view.Admin = t.InGroup(AdminGroup)
 	a.outbox = live.OpenOutbox(a.deps.Local, t.Sub)
 	a.feed.Merge(feed.LoadCache(a.deps.Local)...)
+	a.wantAuthors(a.feed.Posts()...)
 	a.view.Loading = a.feed.Len() == 0
 	a.socket = &live.Socket{
 		URL:      a.cfg.WSURL,
@@ -237,6 +277,13 @@ func (a *App) stopLocked() {
 	a.feed = feed.Feed{}
 	a.thread = Thread{}
 	a.notes = nil
+	a.runCtx = nil
+	a.dir = newDirectory()
+	if a.form.Avatar != nil {
+		dropAttachment(*a.form.Avatar)
+	}
+	a.profile, a.form, a.reports = Profile{}, ProfileForm{}, Reports{}
+	a.clearAttachments()
 }
 
 // SignIn returns the hosted UI address where "Sign in" (or, with signup,
@@ -359,6 +406,7 @@ func (a *App) catchUp(ctx context.Context, cursor string) error {
 		if p.Next == "" {
 			a.mu.Lock()
 			a.feed.Merge(got...)
+			a.wantAuthors(got...)
 			a.mu.Unlock()
 			return nil
 		}
@@ -389,6 +437,7 @@ func (a *App) newest(ctx context.Context) error {
 	}
 	a.feed.Reset(p.Posts, p.Next)
 	a.feed.Merge(heardMeanwhile...)
+	a.wantAuthors(p.Posts...)
 	a.mu.Unlock()
 	return nil
 }
@@ -416,6 +465,7 @@ func (a *App) LoadOlder(ctx context.Context) {
 		a.view.FeedError = ""
 		a.feed.Merge(p.Posts...)
 		a.feed.SetOlder(p.Next)
+		a.wantAuthors(p.Posts...)
 	}
 	a.changed()
 }
@@ -423,17 +473,42 @@ func (a *App) LoadOlder(ctx context.Context) {
 // Send keeps text in the outbox and sends it if the socket is open. Invalid
 // text is refused here, with the message to show in place.
 func (a *App) Send(ctx context.Context, text string) error {
+	return a.SendDraft(ctx, Draft{Text: text})
+}
+
+// Draft is what the composer sends: its text, and the alt texts it holds
+// for its images, by attachment key (they replace those set before).
+type Draft struct {
+	Text string
+	Alts map[string]string
+}
+
+// SendDraft keeps a post, with the composer's images if it has any, in the
+// outbox and sends it if the socket is open. A post with images is kept only
+// once every upload is done; until then, and for invalid text, it is
+// refused here with the message to show, and its text is given back.
+func (a *App) SendDraft(ctx context.Context, d Draft) error {
 	a.mu.Lock()
 	ob, sender := a.outbox, a.sender
-	a.mu.Unlock()
 	if ob == nil {
+		a.mu.Unlock()
 		return &wall.Error{Code: wall.EUNAUTHORIZED, Message: "Sign in to post."}
 	}
-	_, err := ob.Add(text, a.deps.Now())
-	a.mu.Lock()
+	for i := range a.attachments {
+		if alt, ok := d.Alts[a.attachments[i].Key]; ok {
+			a.attachments[i].Alt = alt
+		}
+	}
+	images, err := a.imageDrafts()
+	if err == nil {
+		_, err = ob.AddWithImages(d.Text, images, a.deps.Now())
+	}
 	a.view.ComposeError, a.view.RestoreText = "", ""
 	if err != nil {
 		a.view.ComposeError = describe(err, "The post could not be kept.")
+		a.view.RestoreText = d.Text
+	} else {
+		a.clearAttachments() // they are the post's now
 	}
 	a.changed()
 	a.mu.Unlock()
@@ -553,23 +628,24 @@ func (a *App) onFrameLocked(f live.Frame) answer {
 			}
 			a.feed.Remove(id)
 			a.threadDeleted(id)
+			a.profileDeleted(id)
 			break
 		}
 		_, _ = a.outbox.Ack(f.RequestID)
 		answered = ackedPost
 		if f.Post != nil {
-			a.feed.Merge(*f.Post)
-			a.threadMerge(*f.Post)
+			a.merged(*f.Post)
 		}
 	case wall.FramePost:
-		a.feed.Merge(*f.Post)
-		a.threadMerge(*f.Post)
+		a.merged(*f.Post)
 	case wall.FrameDeleted:
 		a.feed.Remove(f.ID)
 		a.threadDeleted(f.ID)
+		a.profileDeleted(f.ID)
 	case wall.FrameCounts:
 		a.feed.SetCounts(f.ID, f.ReplyCount, f.LikeCount)
 		a.threadCounts(f.ID, f.ReplyCount, f.LikeCount)
+		a.profileCounts(f.ID, f.ReplyCount, f.LikeCount)
 	case wall.FrameNotification:
 		n := *f.Notification
 		if i := slices.IndexFunc(a.notes, func(q wall.Notification) bool { return q.ID == n.ID }); i < 0 && !n.Read {
@@ -625,6 +701,15 @@ func (a *App) onError(f live.Frame) (wasDelete bool) {
 		a.view.ComposeError, a.view.RestoreText = f.Message, p.Text
 	}
 	return false
+}
+
+// merged takes a post heard live (a broadcast or an ack) everywhere it
+// shows; a.mu is held.
+func (a *App) merged(p wall.Post) {
+	a.feed.Merge(p)
+	a.threadMerge(p)
+	a.profileMerge(p)
+	a.wantAuthors(p)
 }
 
 // threadMerge puts a post into the open thread: its root's fresher copy, or

@@ -48,6 +48,7 @@ type wallServer struct {
 	// holdDeleted keeps back the "deleted" broadcast, so that only a
 	// deletepost's ack tells the client.
 	holdDeleted bool
+	sent        []wall.ClientFrame // every sendpost, as received
 }
 
 func (s *wallServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -124,6 +125,7 @@ func (s *wallServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			s.mu.Lock()
 			s.sendpost++
+			s.sent = append(s.sent, f)
 			p, seen := s.byReq[f.RequestID]
 			if !seen && s.limit > 0 {
 				if now := time.Now(); now.Sub(s.windowAt) >= s.window {
@@ -140,6 +142,11 @@ func (s *wallServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if !seen {
 				now := time.Now()
 				p = wall.Post{ID: wall.NewID(now), Author: "alice", Text: f.Text, CreatedAt: now.UTC().Truncate(time.Millisecond)}
+				var images []wall.Image
+				for _, d := range f.Images {
+					images = append(images, wall.Image{URL: "https://media.example/" + d.Upload, Width: 64, Height: 48, Alt: d.Alt})
+				}
+				p.Images = wall.ImagesOf(images)
 				s.byReq[f.RequestID] = p
 				s.posts = append(s.posts, p)
 			}
@@ -234,7 +241,7 @@ func (v *views) waitUntil(t *testing.T, what string, ok func(View) bool) View {
 
 // signedInAgainst serves ws and returns the configuration and dependencies of
 // an app whose tab already holds alice's tokens.
-func signedInAgainst(t *testing.T, ws *wallServer) (Config, Deps) {
+func signedInAgainst(t *testing.T, ws http.Handler) (Config, Deps) {
 	srv := httptest.NewServer(ws)
 	t.Cleanup(srv.Close)
 	local, sess := storage.NewMemory(), storage.NewMemory()

@@ -70,6 +70,7 @@ func (a *App) OpenThread(ctx context.Context, id string) {
 	a.thread.Replies = mergeReplies(a.thread.Replies, page.Posts...)
 	a.thread.More = page.Next != ""
 	a.thread.Error = ""
+	a.wantAuthors(append([]wall.Post{post}, page.Posts...)...)
 	a.changed()
 }
 
@@ -110,6 +111,7 @@ func (a *App) MoreReplies(ctx context.Context) {
 		a.thread.Replies = mergeReplies(a.thread.Replies, page.Posts...)
 		a.thread.More = page.Next != ""
 		a.thread.Error = ""
+		a.wantAuthors(page.Posts...)
 	}
 	a.changed()
 }

@@ -64,7 +64,7 @@ func (a *API) ListPosts(ctx context.Context, q Query) (Page, error) {
 		return Page{}, err
 	}
 	if res.Status != 200 {
-		return Page{}, apiError(res)
+		return Page{}, APIError(res)
 	}
 	var p Page
 	if err := json.Unmarshal(res.Body, &p); err != nil {
@@ -88,7 +88,7 @@ func (a *API) do(ctx context.Context, method, path string, body []byte, v any) e
 		return err
 	}
 	if res.Status != 200 {
-		return apiError(res)
+		return APIError(res)
 	}
 	if err := json.Unmarshal(res.Body, v); err != nil {
 		return fmt.Errorf("reading %s: %w", path, err)
@@ -162,8 +162,9 @@ func (a *API) MarkRead(ctx context.Context, upTo string) (int, error) {
 	return r.Unread, err
 }
 
-// apiError reads {"error":{"code","message"}}, falling back on the status.
-func apiError(res fetch.Response) error {
+// APIError reads {"error":{"code","message"}}, falling back on the status:
+// the one reading of the contract's errors for every REST call.
+func APIError(res fetch.Response) error {
 	var body struct {
 		Error struct {
 			Code    string `json:"code"`
@@ -176,6 +177,10 @@ func apiError(res fetch.Response) error {
 		switch {
 		case res.Status == 401:
 			code = wall.EUNAUTHORIZED
+		case res.Status == 403:
+			code = wall.EFORBIDDEN
+		case res.Status == 404:
+			code = wall.ENOTFOUND
 		case res.Status == 429:
 			code = wall.ERATELIMITED
 		case res.Status >= 400 && res.Status < 500:

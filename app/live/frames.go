@@ -36,6 +36,21 @@ func SendPostFrame(requestID, text string) []byte {
 	return encode(clientFrame{Action: wall.ActionSendPost, RequestID: requestID, Text: text})
 }
 
+// SendImagesFrame asks to store a post with images; its text, which may be
+// empty, is always sent.
+func SendImagesFrame(requestID, text string, images []wall.ImageDraft) []byte {
+	b, err := json.Marshal(struct {
+		Action    string            `json:"action"`
+		RequestID string            `json:"requestId"`
+		Text      string            `json:"text"`
+		Images    []wall.ImageDraft `json:"images"`
+	}{wall.ActionSendPost, requestID, text, images})
+	if err != nil {
+		panic(err) // strings only: cannot fail
+	}
+	return b
+}
+
 // SendReplyFrame asks to store a reply to the post parentID.
 func SendReplyFrame(requestID, parentID, text string) []byte {
 	return encode(clientFrame{Action: wall.ActionSendPost, RequestID: requestID, Text: text, ParentID: parentID})

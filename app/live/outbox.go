@@ -15,14 +15,16 @@ import (
 
 // Pending is a post, reply, like or unlike made but not yet acknowledged.
 type Pending struct {
-	RequestID string    `json:"requestId"`
-	Kind      string    `json:"kind,omitempty"` // KindPost (""), KindLike or KindUnlike
-	Text      string    `json:"text,omitempty"`
-	ParentID  string    `json:"parentId,omitempty"` // a reply's parent
-	PostID    string    `json:"postId,omitempty"`   // the post liked or unliked
-	CreatedAt time.Time `json:"createdAt"`
-	Code      string    `json:"code,omitempty"`    // the last error's code, if the last try failed
-	Message   string    `json:"message,omitempty"` // and its message, to show in place
+	RequestID string `json:"requestId"`
+	Kind      string `json:"kind,omitempty"` // KindPost (""), KindLike or KindUnlike
+	Text      string `json:"text,omitempty"`
+	ParentID  string `json:"parentId,omitempty"` // a reply's parent
+	PostID    string `json:"postId,omitempty"`   // the post liked or unliked
+	// Images of a post: uploads done, with their alt texts (section 8).
+	Images    []wall.ImageDraft `json:"images,omitempty"`
+	CreatedAt time.Time         `json:"createdAt"`
+	Code      string            `json:"code,omitempty"`    // the last error's code, if the last try failed
+	Message   string            `json:"message,omitempty"` // and its message, to show in place
 }
 
 // Outbox keeps pending posts in storage until the server acknowledges them,
@@ -172,6 +174,9 @@ func (p Pending) Frame() []byte {
 	case p.ParentID != "":
 		return SendReplyFrame(p.RequestID, p.ParentID, p.Text)
 	}
+	if len(p.Images) > 0 {
+		return SendImagesFrame(p.RequestID, p.Text, p.Images)
+	}
 	return SendPostFrame(p.RequestID, p.Text)
 }
 
@@ -189,6 +194,26 @@ func (o *Outbox) Add(text string, now time.Time) (Pending, error) {
 		return Pending{}, err
 	}
 	p := Pending{RequestID: NewRequestID(), Text: text, CreatedAt: now}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return p, o.put(p)
+}
+
+// AddWithImages validates a post with images, whose text may be empty, and
+// keeps it as a new pending post. Its uploads must be done: the server
+// refuses a post whose images it has not received.
+func (o *Outbox) AddWithImages(text string, images []wall.ImageDraft, now time.Time) (Pending, error) {
+	if len(images) == 0 {
+		return o.Add(text, now)
+	}
+	if len(images) > wall.MaxImagesPerPost {
+		return Pending{}, wall.Errorf(wall.EINVALID, "A post can have up to %d images.", wall.MaxImagesPerPost)
+	}
+	text, err := wall.NormalizeCaption(text)
+	if err != nil {
+		return Pending{}, err
+	}
+	p := Pending{RequestID: NewRequestID(), Text: text, Images: slices.Clone(images), CreatedAt: now}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return p, o.put(p)
