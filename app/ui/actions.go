@@ -2,9 +2,10 @@ package ui
 
 import (
 	"net/url"
-	"strings"
 
 	"github.com/maxence-charriere/go-app/v10/pkg/app"
+	"github.com/postwall/postwall/app/client"
+	"github.com/postwall/postwall/app/fetch"
 )
 
 // Actions the components raise. Handlers run on their own goroutine (go-app's
@@ -32,6 +33,18 @@ const (
 	actionMoreReplies     = "postwall/more-replies"
 	actionCloseThread     = "postwall/close-thread"
 	actionMarkRead        = "postwall/mark-read"
+	// People and media.
+	actionOpenProfile      = "postwall/profile" // value: string username
+	actionProfileOlder     = "postwall/profile-older"
+	actionSaveProfile      = "postwall/save-profile"  // value: profileEdit
+	actionSetAvatar        = "postwall/set-avatar"    // value: fetch.File
+	actionRemoveAvatar     = "postwall/remove-avatar" //
+	actionAttach           = "postwall/attach"        // value: []fetch.File
+	actionRemoveAttachment = "postwall/remove-image"  // value: string attachment key
+	actionRetryAttachment  = "postwall/retry-image"   // value: string attachment key
+	actionSetAlt           = "postwall/alt"           // value: altRequest
+	actionLoadReports      = "postwall/reports"
+	actionOlderReports     = "postwall/older-reports"
 )
 
 type likeRequest struct {
@@ -54,6 +67,7 @@ func Routes() {
 		app.Route(path, page)
 	}
 	app.RouteWithRegexp(threadRoute.String(), func() app.Composer { return &threadPage{} })
+	app.RouteWithRegexp(profileRoute.String(), func() app.Composer { return &profilePage{} })
 	// Last: go-app tries patterns in order, so a route added after this one
 	// is never reached. Every other address gets the app's own 404 page.
 	app.RouteWithRegexp(`^/`, func() app.Composer { return &notFoundPage{} })
@@ -65,8 +79,8 @@ func Routes() {
 	app.Handle(actionSessionChanged, func(ctx app.Context, a app.Action) { appOf(ctx).SessionChanged(ctx) })
 	app.Handle(actionCallback, handleCallback)
 	app.Handle(actionSend, func(ctx app.Context, a app.Action) {
-		if text, ok := a.Value.(string); ok {
-			_ = appOf(ctx).Send(ctx, text) // a refusal is shown through the view
+		if d, ok := a.Value.(client.Draft); ok {
+			_ = appOf(ctx).SendDraft(ctx, d) // a refusal is shown through the view
 		}
 	})
 	app.Handle(actionDelete, func(ctx app.Context, a app.Action) {
@@ -119,6 +133,56 @@ func Routes() {
 	app.Handle(actionMoreReplies, func(ctx app.Context, a app.Action) { appOf(ctx).MoreReplies(ctx) })
 	app.Handle(actionCloseThread, func(ctx app.Context, a app.Action) { appOf(ctx).CloseThread() })
 	app.Handle(actionMarkRead, func(ctx app.Context, a app.Action) { appOf(ctx).MarkAllRead(ctx) })
+	handlePeople()
+}
+
+// handlePeople registers the handlers of profiles, images and reports.
+func handlePeople() {
+	app.Handle(actionOpenProfile, func(ctx app.Context, a app.Action) {
+		if name, ok := a.Value.(string); ok {
+			appOf(ctx).OpenProfile(ctx, name)
+		}
+	})
+	app.Handle(actionProfileOlder, func(ctx app.Context, a app.Action) { appOf(ctx).ProfileOlder(ctx) })
+	app.Handle(actionSaveProfile, func(ctx app.Context, a app.Action) {
+		if e, ok := a.Value.(profileEdit); ok {
+			_ = appOf(ctx).SaveProfile(ctx, e.DisplayName, e.Bio) // shown in the form
+		}
+	})
+	app.Handle(actionSetAvatar, func(ctx app.Context, a app.Action) {
+		if f, ok := a.Value.(fetch.File); ok {
+			_ = appOf(ctx).SetAvatar(ctx, f) // shown in the form
+		}
+	})
+	app.Handle(actionRemoveAvatar, func(ctx app.Context, a app.Action) { _ = appOf(ctx).RemoveAvatar(ctx) })
+	app.Handle(actionAttach, func(ctx app.Context, a app.Action) {
+		if files, ok := a.Value.([]fetch.File); ok {
+			_ = appOf(ctx).Attach(files...) // a refusal is shown through the view
+		}
+	})
+	app.Handle(actionRemoveAttachment, func(ctx app.Context, a app.Action) {
+		if key, ok := a.Value.(string); ok {
+			appOf(ctx).RemoveAttachment(key)
+		}
+	})
+	app.Handle(actionRetryAttachment, func(ctx app.Context, a app.Action) {
+		if key, ok := a.Value.(string); ok {
+			appOf(ctx).RetryAttachment(key)
+		}
+	})
+	app.Handle(actionSetAlt, func(ctx app.Context, a app.Action) {
+		if r, ok := a.Value.(altRequest); ok {
+			appOf(ctx).SetAlt(r.Key, r.Alt)
+		}
+	})
+	app.Handle(actionLoadReports, func(ctx app.Context, a app.Action) { appOf(ctx).LoadReports(ctx) })
+	app.Handle(actionOlderReports, func(ctx app.Context, a app.Action) { appOf(ctx).OlderReports(ctx) })
+}
+
+// returnable reports whether a sign-in may come back to path: a page that
+// shows one thing (a thread, a profile, the reports), never another site.
+func returnable(path string) bool {
+	return threadRoute.MatchString(path) || profileRoute.MatchString(path) || path == reportsPath
 }
 
 func handleCallback(ctx app.Context, a app.Action) {
@@ -138,7 +202,7 @@ func handleCallback(ctx app.Context, a app.Action) {
 	var back string
 	_ = ctx.SessionStorage().Get(returnKey, &back)
 	ctx.SessionStorage().Del(returnKey)
-	if !strings.HasPrefix(back, "/post/") {
+	if !returnable(back) {
 		back = "/"
 	}
 	ctx.Dispatch(func(ctx app.Context) {

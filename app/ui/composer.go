@@ -25,12 +25,27 @@ type composer struct {
 	Error       string
 	RestoreText string // a refused post's text, given back
 	Seq         int
+	// Attachments are the images to post; AttachError why a file was not
+	// attached.
+	Attachments []client.Attachment
+	AttachError string
 
 	text     string
 	restored string
+	alts     map[string]string // alt texts typed, by attachment key
+	lastKey  string            // the newest attachment whose alt text was asked for
+	dragging bool
 }
 
 func (c *composer) OnMount(ctx app.Context) {
+	c.alts = map[string]string{}
+	if n := len(c.Attachments); n > 0 {
+		c.lastKey = c.Attachments[n-1].Key // kept from before: no prompt
+		for _, t := range c.Attachments {
+			c.alts[t.Key] = t.Alt
+		}
+		ctx.Defer(func(app.Context) { c.syncAlts() })
+	}
 	var draft string
 	if err := ctx.LocalStorage().Get(client.DraftKey, &draft); err == nil && draft != "" {
 		ctx.Defer(func(app.Context) { c.setText(draft) })
@@ -43,6 +58,7 @@ func (c *composer) OnUpdate(ctx app.Context) {
 		c.restored = c.RestoreText
 		c.setText(c.RestoreText)
 	}
+	ctx.Defer(func(app.Context) { c.syncAlts() })
 }
 
 func (c *composer) setText(s string) {
@@ -106,7 +122,17 @@ func (c *composer) Render() app.UI {
 	if left <= nearLimit && !over {
 		announce = strconv.Itoa(left) + " characters left"
 	}
-	return app.Form().Class("pw-card pw-composer").OnSubmit(c.onSubmit).Body(
+	images, waiting := c.imageState()
+	formClass := "pw-card pw-composer"
+	if c.dragging {
+		formClass += " pw-dragging"
+	}
+	hint := "Ctrl+Enter to send"
+	if waiting {
+		hint = "Waiting for the images to upload…"
+	}
+	return app.Form().Class(formClass).OnSubmit(c.onSubmit).
+		OnDragOver(c.onDragOver).OnDragLeave(c.onDragLeave).OnDrop(c.onDrop).Body(
 		app.Label().For(composeID).Class("pw-label").Text("Write a post"),
 		app.Textarea().
 			ID(composeID).
@@ -118,13 +144,15 @@ func (c *composer) Render() app.UI {
 			Aria("describedby", "pw-compose-count pw-compose-error").
 			Aria("invalid", strconv.FormatBool(over || c.Error != "")).
 			OnInput(c.onInput).
-			OnKeyDown(c.onKeyDown),
+			OnKeyDown(c.onKeyDown).
+			OnPaste(c.onPaste),
+		c.attachments(),
 		app.Div().Class("pw-composer-foot").Body(
 			app.Span().ID("pw-compose-count").Class(countClass).
 				Text(strconv.Itoa(n)+" / "+strconv.Itoa(wall.MaxTextLength)),
 			app.Span().Class("pw-visually-hidden").Aria("live", "polite").Text(announce),
-			app.Span().Class("pw-hint").Text("Ctrl+Enter to send"),
-			app.Button().Class("pw-button").Type("submit").Disabled(n == 0 || over).Text("Post"),
+			app.Span().Class("pw-hint").Text(hint),
+			app.Button().Class("pw-button").Type("submit").Disabled((n == 0 && images == 0) || over || waiting).Text("Post"),
 		),
 		app.P().ID("pw-compose-error").Class("pw-error").Role("alert").Text(c.errorText(overBy)),
 	)
@@ -165,13 +193,30 @@ func (c *composer) onSubmit(ctx app.Context, e app.Event) {
 	c.submit(ctx)
 }
 
+// imageState is how many images are attached and whether any is still on
+// its way (the post waits for them).
+func (c *composer) imageState() (n int, waiting bool) {
+	for _, t := range c.Attachments {
+		if t.State != client.AttachUploaded {
+			waiting = true
+		}
+	}
+	return len(c.Attachments), waiting
+}
+
 func (c *composer) submit(ctx app.Context) {
 	text := strings.TrimSpace(c.text)
-	if n, over := textCount(text); n == 0 || over > 0 {
+	images, waiting := c.imageState()
+	if n, over := textCount(text); (n == 0 && images == 0) || over > 0 || waiting {
 		return
 	}
 	// The outbox keeps it from here on: the field can be cleared at once.
-	ctx.NewActionWithValue(actionSend, text)
+	alts := make(map[string]string, len(c.alts))
+	for k, v := range c.alts {
+		alts[k] = v
+	}
+	ctx.NewActionWithValue(actionSend, client.Draft{Text: text, Alts: alts})
+	c.alts = map[string]string{}
 	c.restored = ""
 	c.setText("")
 	c.saveDraft(ctx)

@@ -37,6 +37,7 @@ type feedList struct {
 	app.Compo
 
 	Posts        []wall.Post
+	Users        map[string]wall.User
 	Pending      []live.Pending
 	Me           string
 	Admin        bool
@@ -116,7 +117,7 @@ func (l *feedList) Render() app.UI {
 		// post list (a post waiting for its ack, say) would make it a new
 		// list, its nodes, focus and pending Undo timers gone.
 		app.Div().Class("pw-feed-notices").Body(l.notices()...),
-		&postList{Posts: l.Posts, Me: l.Me, Admin: l.Admin, Now: l.Now, Label: "The wall"},
+		&postList{Posts: l.Posts, Users: l.Users, Me: l.Me, Admin: l.Admin, Now: l.Now, Label: "The wall"},
 		app.Div().Class("pw-feed-end").Body(
 			app.If(l.HasOlder, func() app.UI {
 				// Not disabled while loading: a disabled button drops the

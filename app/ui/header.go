@@ -19,6 +19,7 @@ type header struct {
 	Installable   bool
 	Unread        int
 	Notifications []wall.Notification // newest first
+	Admin         bool                // shows the reports page's link
 	Now           time.Time
 }
 
@@ -52,10 +53,17 @@ func (h *header) actions() []app.UI {
 			app.A().Class("pw-button"+class).Href(signInPath).Text("Sign in"),
 		)
 	}
+	// The Reports link sits in a wrapper that is always there: go-app
+	// matches children by position.
 	return append(items,
+		app.Span().Class("pw-admin-links").Body(
+			app.If(h.Admin, func() app.UI {
+				return app.A().ID("pw-reports-link").Class("pw-button pw-quiet").Href(reportsPath).Text("Reports")
+			}),
+		),
 		&bell{Unread: h.Unread, Notifications: h.Notifications, Now: h.Now},
 		&statusDot{Status: h.Status},
-		app.Span().Class("pw-user").Title("Signed in as "+h.Username).Text(h.Username),
+		app.A().Class("pw-user").Href(profilePath(h.Username)).Title("Signed in as "+h.Username+": your profile").Text(h.Username),
 		app.Button().Class("pw-button pw-quiet").Type("button").Text("Sign out").
 			OnClick(func(ctx app.Context, e app.Event) { ctx.NewAction(actionSignOut) }),
 	)

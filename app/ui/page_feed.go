@@ -126,6 +126,7 @@ func (p *feedPage) Render() app.UI {
 			Installable:   p.installable,
 			Unread:        v.Unread,
 			Notifications: v.Notifications,
+			Admin:         v.Admin,
 			Now:           p.now,
 		},
 		&banners{
@@ -150,9 +151,12 @@ func (p *feedPage) content(v client.View) app.UI {
 			Error:       v.ComposeError,
 			RestoreText: v.RestoreText,
 			Seq:         v.Seq,
+			Attachments: v.Attachments,
+			AttachError: v.AttachError,
 		},
 		&feedList{
 			Posts:        v.Posts,
+			Users:        v.Users,
 			Pending:      v.Pending,
 			Me:           v.Username,
 			Admin:        v.Admin,

@@ -12,6 +12,7 @@ var pages = map[string]func() app.Composer{
 	"/callback": func() app.Composer { return newCallbackPage() },
 	signInPath:  newSignInPage(false),
 	signUpPath:  newSignInPage(true),
+	reportsPath: func() app.Composer { return &reportsPage{} },
 }
 
 // threadRoute is the address of a post's thread.
@@ -21,7 +22,7 @@ var threadRoute = regexp.MustCompile(`^/post/[0-9A-Za-z]{26}$`)
 // shows notFoundPage, which the server answers with status 404.
 func IsPage(path string) bool {
 	_, ok := pages[path]
-	return ok || threadRoute.MatchString(path)
+	return ok || threadRoute.MatchString(path) || profileRoute.MatchString(path)
 }
 
 // notFoundPage is what an address the app does not know shows: the app's own

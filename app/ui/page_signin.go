@@ -1,8 +1,6 @@
 package ui
 
 import (
-	"strings"
-
 	"github.com/maxence-charriere/go-app/v10/pkg/app"
 )
 
@@ -46,7 +44,7 @@ func (p *signInPage) start(ctx app.Context) {
 	if p.offline {
 		return
 	}
-	if next := ctx.Page().URL().Query().Get("next"); strings.HasPrefix(next, "/post/") {
+	if next := ctx.Page().URL().Query().Get("next"); returnable(next) {
 		_ = ctx.SessionStorage().Set(returnKey, next)
 	}
 	u, err := appOf(ctx).SignIn(p.signup)

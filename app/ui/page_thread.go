@@ -58,6 +58,7 @@ func (p *threadPage) Render() app.UI {
 			Status:        v.Status,
 			Unread:        v.Unread,
 			Notifications: v.Notifications,
+			Admin:         v.Admin,
 			Now:           p.now,
 		},
 		&banners{Updatable: p.updatable, Notice: v.Notice, Offline: v.SignedIn && v.Status == "offline"},
@@ -89,11 +90,11 @@ func (p *threadPage) content(v client.View) app.UI {
 	root := *t.Post
 	return app.Div().Class("pw-wall pw-thread").Body(
 		back,
-		app.H1().Class("pw-visually-hidden").Text("Post by "+root.Author+" and its replies"),
-		&postList{Posts: []wall.Post{root}, Me: v.Username, Admin: v.Admin, Now: p.now,
+		app.H1().Class("pw-visually-hidden").Text("Post by "+shownName(v.Users[root.Author], root.Author)+" and its replies"),
+		&postList{Posts: []wall.Post{root}, Users: v.Users, Me: v.Username, Admin: v.Admin, Now: p.now,
 			ListID: "pw-thread-post", InThread: true, Label: "The post"},
 		app.H2().Class("pw-replies-title").Text("Replies"),
-		&postList{Posts: t.Replies, Me: v.Username, Admin: v.Admin, Now: p.now,
+		&postList{Posts: t.Replies, Users: v.Users, Me: v.Username, Admin: v.Admin, Now: p.now,
 			ListID: "pw-replies", InThread: true, Label: "Replies"},
 		app.If(len(t.Replies) == 0 && len(t.Pending) == 0, func() app.UI {
 			return app.P().Class("pw-muted pw-no-replies").Text("No replies yet.")

@@ -40,6 +40,11 @@ func (p *pendingItem) Render() app.UI {
 				}),
 		),
 		app.P().Class("pw-text").Dir("auto").Text(p.Pending.Text),
+		app.Div().Class("pw-pending-images").Body(
+			app.If(len(p.Pending.Images) > 0, func() app.UI {
+				return app.P().Class("pw-muted").Text("With " + plural(len(p.Pending.Images), "image", "images"))
+			}),
+		),
 	)
 }
 

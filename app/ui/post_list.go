@@ -39,6 +39,9 @@ type postList struct {
 	app.Compo
 
 	Posts []wall.Post
+	// Users are the authors looked up so far: names and avatars show as
+	// they arrive.
+	Users map[string]wall.User
 	Me    string
 	Now   time.Time
 	Admin bool // may delete every post
@@ -64,6 +67,10 @@ type postNode struct {
 	like    app.Value // the Like button
 	likes   app.Value // its count
 	replies app.Value // the replies count; null when not shown
+	pic     app.Value // the author's avatar, or initial
+	author  app.Value // the author's name, a link to their profile
+	handle  app.Value // @username, when a display name is shown
+	shown   wall.User // what pic, author and handle show
 	timeTxt string
 	state   int // postShown, postUndo or postDeleting
 	gen     int // counts delete attempts, so a stale timer does nothing
@@ -127,6 +134,11 @@ func (l *postList) OnMount(ctx app.Context) {
 		}
 		action := btn.Call("getAttribute", "data-action").String()
 		id := btn.Call("closest", "li").Call("getAttribute", "data-id").String()
+		if action == "image" {
+			i, _ := strconv.Atoi(btn.Call("getAttribute", "data-index").String())
+			ctx.Dispatch(func(ctx app.Context) { l.showImage(id, i, btn) })
+			return nil
+		}
 		ctx.Dispatch(func(ctx app.Context) { l.onButton(ctx, action, id) })
 		return nil
 	})
@@ -239,6 +251,9 @@ func (l *postList) reconcile(ctx app.Context) {
 			l.nodes[p.ID] = n
 			ul.Call("insertBefore", n.li, ref)
 		}
+		if u := l.Users[p.Author]; u.Avatar != n.shown.Avatar || u.DisplayName != n.shown.DisplayName {
+			l.showAuthor(n, u)
+		}
 		if n.post.LikeCount != p.LikeCount || n.post.Liked != p.Liked || n.post.ReplyCount != p.ReplyCount {
 			n.post = p
 			l.showCounts(n)
@@ -297,10 +312,13 @@ func (l *postList) newNode(p wall.Post) *postNode {
 	li.Set("tabIndex", -1) // focus goes here when its neighbour is deleted
 
 	head := element("div", "pw-post-head")
-	author := element("span", "pw-author")
+	u := l.Users[p.Author]
+	pic := avatarNode(u, p.Author, avatarSmall)
+	author := element("a", "pw-author")
+	author.Set("href", profilePath(p.Author))
 	author.Set("dir", "auto")
-	author.Set("textContent", p.Author)
-	head.Call("append", author)
+	handle := element("span", "pw-handle")
+	head.Call("append", pic, author, handle)
 	tm := element("time", "pw-time")
 	tm.Call("setAttribute", "datetime", wall.FormatTime(p.CreatedAt))
 	tm.Set("title", exactTime(p.CreatedAt))
@@ -330,8 +348,12 @@ func (l *postList) newNode(p wall.Post) *postNode {
 		more.Set("textContent", "Show more")
 		li.Call("append", more)
 	}
+	if images := imagesNode(p); images.Truthy() {
+		li.Call("append", images)
+	}
 
-	n := &postNode{post: p, li: li, time: tm, replies: app.Null()}
+	n := &postNode{post: p, li: li, time: tm, replies: app.Null(), pic: pic, author: author, handle: handle}
+	l.writeAuthor(n, u)
 	li.Call("append", l.actionsRow(n))
 
 	undo := element("div", "pw-undo")
@@ -383,6 +405,13 @@ func (l *postList) actionsRow(n *postNode) app.Value {
 		row.Call("append", r)
 		n.replies = r
 	}
+	if p.ParentID != "" && !l.InThread {
+		// A reply shown apart from its post (on a profile): the way to it.
+		r := element("a", "pw-thread-link")
+		r.Set("href", threadPath(p.ParentID))
+		r.Set("textContent", "View the conversation")
+		row.Call("append", r)
+	}
 	if p.Author != l.Me {
 		rep := element("button", "pw-button pw-quiet pw-report")
 		rep.Set("type", "button")
@@ -392,6 +421,43 @@ func (l *postList) actionsRow(n *postNode) app.Value {
 		row.Call("append", rep)
 	}
 	return row
+}
+
+// writeAuthor writes who wrote the post: the name shown, @username next to
+// a display name, and the avatar (already built for u).
+func (l *postList) writeAuthor(n *postNode, u wall.User) {
+	p := n.post
+	n.author.Set("textContent", shownName(u, p.Author))
+	handle := ""
+	if shownName(u, p.Author) != p.Author {
+		handle = "@" + p.Author
+	}
+	n.handle.Set("textContent", handle)
+	n.shown = u
+}
+
+// showAuthor shows a user looked up (or changed) after the post was drawn.
+func (l *postList) showAuthor(n *postNode, u wall.User) {
+	if u.Avatar != n.shown.Avatar || (u.Avatar == "" && initial(shownName(u, n.post.Author)) != initial(shownName(n.shown, n.post.Author))) {
+		pic := avatarNode(u, n.post.Author, avatarSmall)
+		n.pic.Call("replaceWith", pic)
+		n.pic = pic
+	}
+	l.writeAuthor(n, u)
+}
+
+// showImage opens image i of the post id large; the focus comes back to
+// the button that opened it.
+func (l *postList) showImage(id string, i int, opener app.Value) {
+	n := l.nodes[id]
+	if n == nil {
+		return
+	}
+	images := n.post.Images.List()
+	if i < 0 || i >= len(images) {
+		return
+	}
+	openLightbox(images[i], opener)
 }
 
 // showCounts writes the post's counts and whether it is liked into its node.
