@@ -85,7 +85,7 @@ const jsControlBorders = `(() => {
 		}
 		return 'rgb(255, 255, 255)';
 	};
-	const fields = Array.from(document.querySelectorAll('input:not([type=hidden]), textarea')).filter(el => el.offsetParent);
+	const fields = Array.from(document.querySelectorAll('input:not([type=hidden]):not([type=file]), textarea')).filter(el => el.offsetParent);
 	return {fields: fields.length, weak: fields.flatMap(el => {
 		const border = getComputedStyle(el).borderTopColor, back = behind(el);
 		const [a, b] = [lum(border), lum(back)].sort((x, y) => y - x);
@@ -108,9 +108,8 @@ var a11yPages = []a11yPage{
 		ready: jsFeedReady + ` && document.querySelectorAll('.pw-list:not(.pw-pending) .pw-post').length > 0`},
 	{name: "thread", signedIn: true, path: func(f a11yFixture) string { return "/post/" + f.postID }, fields: 1,
 		ready: `!!document.querySelector('#pw-thread-post .pw-post') && document.querySelectorAll('#pw-replies .pw-post').length > 0 && !!document.querySelector('.pw-status-online')`},
-	// profile: the /u/{name} page is not built yet; when it is, this line
-	// (with its ready condition) is all the check needs:
-	// {name: "profile", signedIn: true, path: func(f a11yFixture) string { return "/u/" + f.username }, ready: `...`},
+	{name: "profile", signedIn: true, path: func(f a11yFixture) string { return "/u/" + f.username },
+		ready: `!!document.getElementById('pw-profile-name') && document.querySelectorAll('#pw-profile-posts .pw-post').length > 1 && !!document.querySelector('.pw-status-online')`},
 }
 
 // TestAccessibility runs axe-core on each page at a phone's and a desktop's
