@@ -165,7 +165,8 @@ func handConnectedHeaders(httpURL *string, ws awsapigatewayv2.WebSocketStage, a 
 // extension that is not one of the site's files. Files (/app.js, /app-worker.js,
 // /manifest.webmanifest, /web/app.wasm, icons) are served as they are. Amplify reads
 // </.../> as a JavaScript regular expression (lookahead allowed; slashes escaped).
-const spaRewriteSource = `^(?!\/web\/)(?:[^.]*|.*\.(?!(?:css|gif|ico|jpe?g|js|json|map|png|svg|txt|wasm|webmanifest|webp|woff2?|ttf|xml|html)$)[^.]*)$`
+// Profiles (/u/NAME) come first: usernames may hold dots, so /u/bob.png is a person.
+const spaRewriteSource = `^\/u\/[^/]+$|^(?!\/web\/)(?:[^.]*|.*\.(?!(?:css|gif|ico|jpe?g|js|json|map|png|svg|txt|wasm|webmanifest|webp|woff2?|ttf|xml|html)$)[^.]*)$`
 
 // spaRewriteRule sends deep links to index.html with status 200 (a rewrite, so the URL
 // the user sees stays the same and the PWA routes it).

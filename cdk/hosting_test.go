@@ -1,9 +1,11 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -373,5 +375,37 @@ func TestSynthRefusesADependencyCycle(t *testing.T) {
 	// against the app and the HTTP API naming each other
 	if refusal == nil || !strings.Contains(fmt.Sprint(refusal), "dependency cycle") {
 		t.Errorf("synth of a cyclic stack: %v, want a dependency-cycle refusal", refusal)
+	}
+}
+
+// TestSPARewriteSourceInJavaScript runs the rule's pattern as Amplify does, as
+// a JavaScript regular expression (Go's regexp has no lookahead).
+func TestSPARewriteSourceInJavaScript(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not installed (make tools)")
+	}
+	routes := []string{"/", "/callback", "/signin", "/post/01JDZ8V6S3C7A8M0X0000000A1", "/u/bob", "/u/bob.png", "/u/a.b-c", "/reports", "/no/such/page"}
+	files := []string{"/app.js", "/app-worker.js", "/wasm_exec.js", "/manifest.webmanifest", "/web/app.wasm", "/web/postwall.css", "/web/icon.svg", "/robots.txt", "/404.html"}
+	script := `const re = new RegExp(process.argv[1]); const out = {};
+for (const p of process.argv.slice(2)) out[p] = re.test(p);
+console.log(JSON.stringify(out));`
+	out, err := exec.Command(node, append([]string{"-e", script, spaRewriteSource}, append(routes, files...)...)...).Output()
+	if err != nil {
+		t.Fatalf("node: %v", err)
+	}
+	var matched map[string]bool
+	if err := json.Unmarshal(out, &matched); err != nil {
+		t.Fatalf("node said %s: %v", out, err)
+	}
+	for _, p := range routes {
+		if !matched[p] {
+			t.Errorf("%s is a route of the app, not rewritten to index.html", p)
+		}
+	}
+	for _, p := range files {
+		if matched[p] {
+			t.Errorf("%s is a file, rewritten to index.html", p)
+		}
 	}
 }
