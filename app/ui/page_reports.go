@@ -37,21 +37,7 @@ func (p *reportsPage) OnNav(ctx app.Context) {
 }
 
 func (p *reportsPage) Render() app.UI {
-	v := p.view
-	return shell(
-		&header{
-			Ready:         p.ready,
-			SignedIn:      v.SignedIn,
-			Username:      v.Username,
-			Status:        v.Status,
-			Unread:        v.Unread,
-			Notifications: v.Notifications,
-			Admin:         v.Admin,
-			Now:           p.now,
-		},
-		&banners{Updatable: p.updatable, Notice: v.Notice, Offline: v.SignedIn && v.Status == "offline"},
-		p.content(v),
-	)
+	return signedInPage(p.view, p.ready, p.updatable, p.now, p.content(p.view))
 }
 
 func (p *reportsPage) content(v client.View) app.UI {
