@@ -27,6 +27,10 @@ const (
 	clampRunes = 700
 )
 
+// nodeBatch is how many post nodes one task makes: about 3 ms each on a
+// phone-class CPU, so a batch stays under the 50 ms of a long task.
+const nodeBatch = 6
+
 // postList shows the posts, keyed by post id. go-app matches a list's items
 // by position, so a post arriving on top rewrote every item in place and a
 // focused Delete button came to belong to another post. Here each post keeps
@@ -239,6 +243,19 @@ func (l *postList) reconcile(ctx app.Context) {
 	revealed := l.reveal && l.held > 0
 	l.reveal = false
 
+	// Many missing nodes (the first render of a kept feed, a page of older
+	// posts) are made a few at a time from the top, each batch its own task,
+	// so no single task blocks the page for long.
+	cut, missing := len(show), 0
+	for i, p := range show {
+		if l.nodes[p.ID] == nil {
+			if missing++; missing > nodeBatch {
+				cut = i
+				break
+			}
+		}
+	}
+
 	// Insert from the oldest up: each new node goes before the next older one,
 	// which is already in place. Existing nodes never move.
 	var ref app.Value = app.Null()
@@ -246,6 +263,9 @@ func (l *postList) reconcile(ctx app.Context) {
 	for i := len(show) - 1; i >= 0; i-- {
 		p := show[i]
 		n := l.nodes[p.ID]
+		if n == nil && i >= cut {
+			continue // a later batch; ref stays the next older node in place
+		}
 		if n == nil {
 			n = l.newNode(p)
 			l.nodes[p.ID] = n
@@ -268,8 +288,10 @@ func (l *postList) reconcile(ctx app.Context) {
 		ref = n.li
 	}
 	if lostFocus {
-		if focusAfterLoss == nil && len(show) > 0 {
-			focusAfterLoss = l.nodes[show[len(show)-1].ID].li
+		for i := len(show) - 1; focusAfterLoss == nil && i >= 0; i-- {
+			if n := l.nodes[show[i].ID]; n != nil {
+				focusAfterLoss = n.li
+			}
 		}
 		if focusAfterLoss != nil {
 			focusAfterLoss.Call("focus", map[string]any{"preventScroll": true})
@@ -285,6 +307,9 @@ func (l *postList) reconcile(ctx app.Context) {
 	if held != l.held {
 		l.held = held
 		ctx.Update()
+	}
+	if cut < len(show) {
+		ctx.After(time.Millisecond, l.reconcile)
 	}
 }
 
