@@ -69,6 +69,10 @@ func (h *header) actions() []app.UI {
 	)
 }
 
+// bellIcon is the bell of the notifications button, in the text's colour.
+const bellIcon = `<svg class="pw-bell-icon" aria-hidden="true" focusable="false" width="20" height="20" viewBox="0 0 24 24" fill="currentColor">` +
+	`<path d="M12 22a2.5 2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 12 22zm7-6V11a7 7 0 0 0-5.5-6.84V3.5a1.5 1.5 0 0 0-3 0v.66A7 7 0 0 0 5 11v5l-2 2v1h18v-1z"/></svg>`
+
 // bell is the notifications button, with the unread count, and its list.
 type bell struct {
 	app.Compo
@@ -90,7 +94,9 @@ func (b *bell) Render() app.UI {
 			Aria("label", label).Aria("expanded", strconv.FormatBool(b.open)).Aria("controls", "pw-notifications").
 			OnClick(func(ctx app.Context, e app.Event) { b.open = !b.open }).
 			Body(
-				app.Span().Aria("hidden", "true").Text("🔔"),
+				// A drawn bell, not the emoji: systems without a colour emoji
+				// font would show an empty box.
+				app.Raw(bellIcon),
 				app.If(b.Unread > 0, func() app.UI {
 					return app.Span().ID("pw-unread").Class("pw-badge").Aria("hidden", "true").Text(strconv.Itoa(b.Unread))
 				}),
