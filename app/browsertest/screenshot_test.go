@@ -2,6 +2,7 @@ package browsertest
 
 import (
 	"context"
+	"image/color"
 	"os"
 	"path/filepath"
 	"testing"
@@ -52,12 +53,16 @@ func TestScreenshots(t *testing.T) {
 		p.signUp(srv.base, who)
 		tokens[who] = p.tokens().AccessToken
 	}
+	seedProfile(t, srv.base, tokens["maya"], "Maya Okafor", portrait(t, color.RGBA{250, 214, 165, 255}, color.RGBA{170, 90, 60, 255}))
+	seedProfile(t, srv.base, tokens["jonas"], "Jonas Berg", portrait(t, color.RGBA{190, 220, 245, 255}, color.RGBA{40, 80, 130, 255}))
 	for _, o := range order {
 		sendPosts(t, srv.base, tokens[o.who], o.text)
 	}
+	sendImagePost(t, srv.base, tokens["jonas"], "The view from the hill last night.", "Green hills under a dusk sky, the sun low on the right", landscape(t))
 	reader := b.newPage(t, 1280, 800)
 	reader.signUp(srv.base, "maya2")
-	reader.waitJS("the posts", hasPost(order[len(order)-1].text))
+	reader.waitJS("the posts", hasPost("The view from the hill last night."))
+	reader.waitJS("the picture", `[...document.querySelectorAll(".pw-post img")].some(i => i.complete && i.naturalWidth > 0 && i.closest(".pw-images"))`)
 
 	for _, size := range []struct {
 		name          string
