@@ -66,6 +66,9 @@ type media struct {
 	url          *string // https://DOMAIN of the distribution, no trailing slash
 }
 
+// mediaEdgeTTLDays is the longest a CloudFront edge keeps an image.
+const mediaEdgeTTLDays = 1
+
 // storeObjectsARN names every object of the media bucket.
 func (m media) storeObjectsARN() *string { return m.store.ArnForObjects(jsii.String("*")) }
 
@@ -122,13 +125,24 @@ func newMedia(stack awscdk.Stack, origins []*string) media {
 			},
 		},
 	})
+	// Edges keep an image a day at most (browsers keep it a year: its URL never
+	// changes): an image deleted with its post, by its author or an admin, stops
+	// being served to new viewers within a day without an invalidation per delete.
+	cache := awscloudfront.NewCachePolicy(stack, jsii.String("MediaCache"), &awscloudfront.CachePolicyProps{
+		Comment:                    jsii.String("Postwall media: at most a day at the edge"),
+		DefaultTtl:                 awscdk.Duration_Days(jsii.Number(1)),
+		MaxTtl:                     awscdk.Duration_Days(jsii.Number(mediaEdgeTTLDays)),
+		MinTtl:                     awscdk.Duration_Seconds(jsii.Number(0)),
+		EnableAcceptEncodingGzip:   jsii.Bool(false),
+		EnableAcceptEncodingBrotli: jsii.Bool(false),
+	})
 	distribution := awscloudfront.NewDistribution(stack, jsii.String("MediaDistribution"), &awscloudfront.DistributionProps{
 		Comment: jsii.String("Postwall media: images and avatars"),
 		DefaultBehavior: &awscloudfront.BehaviorOptions{
 			Origin:                awscloudfrontorigins.S3BucketOrigin_WithOriginAccessControl(store, nil),
 			ViewerProtocolPolicy:  awscloudfront.ViewerProtocolPolicy_REDIRECT_TO_HTTPS,
 			AllowedMethods:        awscloudfront.AllowedMethods_ALLOW_GET_HEAD(),
-			CachePolicy:           awscloudfront.CachePolicy_CACHING_OPTIMIZED(),
+			CachePolicy:           cache,
 			ResponseHeadersPolicy: headers,
 			// Images are compressed formats already; CloudFront would gain nothing.
 			Compress: jsii.Bool(false),
@@ -272,17 +286,20 @@ func newMediaProcessor(stack awscdk.Stack, dir string, t tables, m media) awslam
 }
 
 // grantUploadHandling lets the api or ws Lambda use uploads: read and delete them,
-// write and delete images. signs says whether it also presigns upload forms, which
-// S3 authorizes with the signer's own s3:PutObject.
-func grantUploadHandling(fn awslambda.Function, m media, signs bool) {
+// write and delete images. api (the REST API) also presigns upload forms, which S3
+// authorizes with the signer's own s3:PutObject, and makes avatars (PATCH /me),
+// reading the cleaned image back from the media bucket.
+func grantUploadHandling(fn awslambda.Function, m media, api bool) {
 	uploadActions := []string{"s3:GetObject", "s3:DeleteObject"}
-	if signs {
+	imageActions := []string{"s3:PutObject", "s3:DeleteObject"}
+	if api {
 		uploadActions = append(uploadActions, "s3:PutObject")
+		imageActions = append(imageActions, "s3:GetObject")
 	}
 	addStatements(fn,
 		statement(m.uploadObjectsARN, uploadActions...),
 		statement(m.uploadsARN, "s3:ListBucket"),
-		statement(m.storeObjectsARN(), "s3:PutObject", "s3:DeleteObject"),
+		statement(m.storeObjectsARN(), imageActions...),
 	)
 	suppressObjectWildcards(fn, m, "uploads and images have ids made at run time; an image goes when its post is deleted")
 }

@@ -9,8 +9,6 @@ import (
 	"github.com/aws/jsii-runtime-go"
 )
 
-// cachingOptimizedPolicyID is the id of CloudFront's managed CachingOptimized policy.
-const cachingOptimizedPolicyID = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 
 // uploadBucketID is the bucket with a name of its own (the others are named by
 // CloudFormation).
@@ -303,7 +301,8 @@ func TestApiAndWsMayHandleUploadsAndImages(t *testing.T) {
 		"s3:PutObject on " + store,
 	}
 	slices.Sort(common)
-	wantAPI := slices.Sorted(slices.Values(append(slices.Clone(common), "s3:PutObject on "+uploads+"/uploads/*")))
+	// (and reads images back, to make avatars)
+	wantAPI := slices.Sorted(slices.Values(append(slices.Clone(common), "s3:PutObject on "+uploads+"/uploads/*", "s3:GetObject on "+store)))
 	if got := s3Grants("api"); !slices.Equal(got, wantAPI) {
 		t.Errorf("api S3 grants = %v, want %v", got, wantAPI)
 	}
@@ -363,9 +362,14 @@ func TestMediaDistributionServesThePrivateBucketThroughOAC(t *testing.T) {
 	// AND viewers are sent to HTTPS, reads only, long cached, over HTTP/2 and 3, from
 	// the cheapest edge locations, logged to the access-log bucket
 	behavior := cfg["DefaultCacheBehavior"].(map[string]interface{})
-	if behavior["ViewerProtocolPolicy"] != "redirect-to-https" || behavior["CachePolicyId"] != cachingOptimizedPolicyID ||
-		mustJSON(behavior["AllowedMethods"]) != `["GET","HEAD"]` {
+	if behavior["ViewerProtocolPolicy"] != "redirect-to-https" || mustJSON(behavior["AllowedMethods"]) != `["GET","HEAD"]` {
 		t.Errorf("default behavior = %s", mustJSON(behavior))
+	}
+	// AND an edge keeps an image a day at most, so a deleted one stops being served
+	cacheID := behavior["CachePolicyId"].(map[string]interface{})["Ref"].(string)
+	cacheCfg := props(s.resources("AWS::CloudFront::CachePolicy")[cacheID])["CachePolicyConfig"].(map[string]interface{})
+	if cacheCfg["MaxTTL"] != float64(86400) || cacheCfg["DefaultTTL"] != float64(86400) || cacheCfg["MinTTL"] != float64(0) {
+		t.Errorf("media cache policy = %s, want at most a day at the edge", mustJSON(cacheCfg))
 	}
 	if cfg["HttpVersion"] != "http2and3" || cfg["PriceClass"] != "PriceClass_100" || cfg["Enabled"] != true {
 		t.Errorf("distribution = %v, %v, enabled %v", cfg["HttpVersion"], cfg["PriceClass"], cfg["Enabled"])
