@@ -1,6 +1,7 @@
 package handler
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -202,6 +203,10 @@ func (h *API) listNotifications(ctx context.Context, req events.APIGatewayV2HTTP
 
 // listReports answers admins only; the service refuses the others (403).
 func (h *API) listReports(ctx context.Context, req events.APIGatewayV2HTTPRequest, who wall.Identity) (any, error) {
+	// Who may ask comes before what is asked: a non-admin's bad limit is 403 too.
+	if !who.Admin {
+		return nil, wall.Errorf(wall.EFORBIDDEN, "Only admins may read reports.")
+	}
 	params, err := singleQueryValues(req, reportQueryParameters)
 	if err != nil {
 		return nil, err
@@ -247,6 +252,10 @@ func decodeBody(req events.APIGatewayV2HTTPRequest, v any) error {
 	}
 	if len(body) > maxRequestBody {
 		return wall.Errorf(wall.EINVALID, "The body is too large.")
+	}
+	// null decodes into a struct without a word: it is no object.
+	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return wall.Errorf(wall.EINVALID, "The body must be a JSON object.")
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		var typeErr *json.UnmarshalTypeError

@@ -3,6 +3,7 @@ package wall
 import (
 	"context"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -167,6 +168,8 @@ func (s *Service) UpdateProfile(ctx context.Context, who Identity, c ProfileChan
 			if p.Avatar, err = s.Media.Avatar(ctx, u); err != nil {
 				return User{}, err
 			}
+			// The full-size picture served no one: only the square is shown.
+			_ = s.Media.Delete(ctx, []string{u.Image.Key})
 		}
 	}
 	previous, err := s.Profiles.SaveProfile(ctx, p)
@@ -278,12 +281,27 @@ func (s *Service) ProcessUpload(ctx context.Context, key string) (Upload, error)
 // still pending (its event not handled yet) is processed here: so a post
 // sent right after its upload does not depend on the event's timing.
 func (s *Service) readyUpload(ctx context.Context, who Identity, id, use string) (Upload, error) {
+	if _, err := s.processedUpload(ctx, who, id, use); err != nil {
+		return Upload{}, err
+	}
+	u, err := s.Uploads.ClaimUpload(ctx, id, who.Sub, use)
+	if ErrorCode(err) == EINVALID {
+		return Upload{}, uploadInvalid(id)
+	}
+	return u, err
+}
+
+func uploadInvalid(id string) error {
+	return Errorf(EINVALID, "Upload %s is missing, not yours, already used, or not an image of an allowed type.", id)
+}
+
+// processedUpload returns who's upload id once processed, without claiming
+// it: EINVALID unless it is a ready image that use may claim.
+func (s *Service) processedUpload(ctx context.Context, who Identity, id, use string) (Upload, error) {
 	if err := s.mediaReady(); err != nil {
 		return Upload{}, err
 	}
-	invalid := func() error {
-		return Errorf(EINVALID, "Upload %s is missing, not yours, already used, or not an image of an allowed type.", id)
-	}
+	invalid := func() error { return uploadInvalid(id) }
 	if !ValidID(id) {
 		return Upload{}, invalid()
 	}
@@ -309,11 +327,10 @@ func (s *Service) readyUpload(ctx context.Context, who Identity, id, use string)
 	if u.State == UploadRejected {
 		return Upload{}, Errorf(EINVALID, "Upload %s is not an image of an allowed type: %s", id, u.Reason)
 	}
-	u, err = s.Uploads.ClaimUpload(ctx, id, who.Sub, use)
-	if ErrorCode(err) == EINVALID {
+	if u.State == UploadUsed && u.UsedBy != use {
 		return Upload{}, invalid()
 	}
-	return u, err
+	return u, nil
 }
 
 func validateImageDrafts(images []ImageDraft) error {
@@ -332,6 +349,11 @@ func validateImageDrafts(images []ImageDraft) error {
 		if !utf8.ValidString(im.Alt) {
 			return Errorf(EINVALID, "alt must be valid UTF-8.")
 		}
+		for _, r := range im.Alt {
+			if unicode.IsControl(r) && r != '\n' && r != '\t' && r != '\r' {
+				return Errorf(EINVALID, "alt must not contain control characters (found U+%04X).", r)
+			}
+		}
 		if n := utf8.RuneCountInString(strings.TrimSpace(im.Alt)); n > MaxAltLength {
 			return Errorf(EINVALID, "alt is %d characters long; the limit is %d.", n, MaxAltLength)
 		}
@@ -345,9 +367,17 @@ func (s *Service) claimImages(ctx context.Context, who Identity, requestKey stri
 	if len(drafts) == 0 {
 		return "", nil
 	}
+	use := "post\x00" + requestKey
+	// Every upload is checked before any is claimed, so a post refused for
+	// one bad image leaves the good ones free for the next try.
+	for _, d := range drafts {
+		if _, err := s.processedUpload(ctx, who, d.Upload, use); err != nil {
+			return "", err
+		}
+	}
 	images := make([]Image, len(drafts))
 	for i, d := range drafts {
-		u, err := s.readyUpload(ctx, who, d.Upload, "post\x00"+requestKey)
+		u, err := s.readyUpload(ctx, who, d.Upload, use)
 		if err != nil {
 			return "", err
 		}
@@ -376,8 +406,12 @@ func (s *Service) deleteImages(ctx context.Context, posts []Post) {
 
 // repliesWithImages lists the replies of the top-level post id that have
 // images, so their images can go with the post.
-func (s *Service) repliesWithImages(ctx context.Context, id string) []Post {
+func (s *Service) repliesWithImages(ctx context.Context, who Identity, id string) []Post {
 	if s.Conversation == nil || s.Media == nil {
+		return nil
+	}
+	// Only for a delete that will happen, of a post with replies.
+	if p, err := s.Conversation.GetPost(ctx, id); err != nil || !p.DeletableBy(who) || p.ReplyCount == 0 {
 		return nil
 	}
 	var out []Post

@@ -292,3 +292,34 @@ func TestUsersAndTheirPosts(t *testing.T) {
 		t.Fatalf("101 names: %v", err)
 	}
 }
+
+func TestARefusedPostLeavesItsGoodUploadsFree(t *testing.T) {
+	s, m := newPeopleService(t)
+	ctx := t.Context()
+	good, bad := sent(t, s, m, alice, "image"), sent(t, s, m, alice, "<html>")
+	if _, err := s.PublishDraft(ctx, alice, wall.Draft{RequestID: "r1", Text: "two", Images: []wall.ImageDraft{{Upload: good}, {Upload: bad}}}); wall.ErrorCode(err) != wall.EINVALID {
+		t.Fatalf("a post with a bad image: %v, want invalid", err)
+	}
+	if _, err := s.PublishDraft(ctx, alice, wall.Draft{RequestID: "r2", Text: "one", Images: []wall.ImageDraft{{Upload: good}}}); err != nil {
+		t.Fatalf("the good image after the refusal: %v", err)
+	}
+	if _, err := s.PublishDraft(ctx, alice, wall.Draft{RequestID: "r3", Text: "x", Images: []wall.ImageDraft{{Upload: good, Alt: "a\x00b"}}}); wall.ErrorCode(err) != wall.EINVALID {
+		t.Fatalf("alt with a NUL: %v, want invalid", err)
+	}
+}
+
+func TestAnAvatarKeepsOnlyItsSquare(t *testing.T) {
+	s, m := newPeopleService(t)
+	ctx := t.Context()
+	id := sent(t, s, m, alice, "image")
+	if _, err := s.UpdateProfile(ctx, alice, wall.ProfileChange{Avatar: &id}); err != nil {
+		t.Fatal(err)
+	}
+	u, err := s.Uploads.GetUpload(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.has(u.Image.Key) {
+		t.Errorf("the full-size picture %s behind the avatar is still stored", u.Image.Key)
+	}
+}

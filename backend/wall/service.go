@@ -204,7 +204,7 @@ func (s *Service) Delete(ctx context.Context, who Identity, requestID, id string
 	if requestID != "" {
 		key = DeleteRequestKey(who, requestID)
 	}
-	replies := s.repliesWithImages(ctx, id)
+	replies := s.repliesWithImages(ctx, who, id)
 	p, err := s.Posts.DeletePost(ctx, key, id, who)
 	if err != nil {
 		return Post{}, err

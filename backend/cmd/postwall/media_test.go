@@ -326,6 +326,18 @@ func TestProfiles(t *testing.T) {
 			t.Fatalf("PATCH /me %v: %d, want 400", bad, status)
 		}
 	}
+	for _, body := range []string{"null", "[]", `"x"`, ""} {
+		req, _ := http.NewRequest("PATCH", srv.base+"/api/me", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+alice.Tokens.AccessToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("PATCH /me with the body %q: %d, want 400", body, resp.StatusCode)
+		}
+	}
 	name, bio := strings.Repeat("é", 50), strings.Repeat("🙂", 160)
 	if status := alice.Call("PATCH", "/me", map[string]any{"displayName": name, "bio": bio}, &me); status != http.StatusOK ||
 		me.User.DisplayName != name || me.User.Bio != bio {

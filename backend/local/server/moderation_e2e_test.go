@@ -119,9 +119,12 @@ func TestModerationEndToEnd(t *testing.T) {
 
 	t.Run("reports are refused to non-admins", func(t *testing.T) {
 		for _, u := range []*servertest.User{alice, bob} {
-			status, page := listReports(u, "")
-			if status != http.StatusForbidden || page.Error.Code != wall.EFORBIDDEN || len(page.Reports) != 0 {
-				t.Errorf("%s's listing: status %d, %+v; want 403 forbidden", u.Name, status, page)
+			// Bad parameters too: who may ask comes before what is asked.
+			for _, q := range []string{"", "?limit=0", "?before=nope"} {
+				status, page := listReports(u, q)
+				if status != http.StatusForbidden || page.Error.Code != wall.EFORBIDDEN || len(page.Reports) != 0 {
+					t.Errorf("%s's listing%s: status %d, %+v; want 403 forbidden", u.Name, q, status, page)
+				}
 			}
 		}
 	})
