@@ -2,11 +2,13 @@ package cognitoidp_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -77,7 +79,9 @@ func TestLookupUsers(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("LookupUsers = %v, want %v (missing, disabled and unconfirmed users left out)", got, want)
 	}
-	if len(pool.asked) != 5 || pool.asked[0] != "eu-west-1_pool/ada" {
+	// Asked at once, so in any order: each name once, of this pool.
+	if asked := slices.Sorted(slices.Values(pool.asked)); !slices.Equal(asked, []string{"eu-west-1_pool/ada", "eu-west-1_pool/bob",
+		"eu-west-1_pool/nobody", "eu-west-1_pool/off", "eu-west-1_pool/unconf"}) {
 		t.Fatalf("asked %v", pool.asked)
 	}
 }
@@ -97,5 +101,49 @@ func TestLookupUsersFailsOnOtherErrors(t *testing.T) {
 	d := &cognitoidp.Directory{Client: client, UserPoolID: "p"}
 	if _, err := d.LookupUsers(t.Context(), []string{"ada"}); err == nil {
 		t.Fatal("a throttled lookup gave no error")
+	}
+}
+
+func TestLookupUsersAsksAtOnceAndKeepsTheOrder(t *testing.T) {
+	pool := &userPool{users: map[string]map[string]any{}}
+	var names []string
+	for i := range 100 {
+		n := fmt.Sprintf("user%03d", i)
+		names = append(names, n)
+		pool.users[n] = user(n, "sub-"+n, true, "CONFIRMED")
+	}
+	// Each answer waits until several calls are in flight: a lookup that
+	// asked one name at a time would never get there.
+	var inFlight, most atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		deadline := time.Now().Add(time.Second)
+		for most.Load() < 5 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		pool.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	client := cognitoidentityprovider.New(cognitoidentityprovider.Options{
+		Region: "eu-west-1", BaseEndpoint: aws.String(srv.URL),
+		Credentials: credentials.NewStaticCredentialsProvider("k", "s", ""),
+	})
+	got, err := (&cognitoidp.Directory{Client: client, UserPoolID: "p"}).LookupUsers(t.Context(), names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 100 {
+		t.Fatalf("found %d users, want 100", len(got))
+	}
+	for i, m := range got {
+		if m.Username != names[i] {
+			t.Fatalf("user %d is %s, want %s: the order asked", i, m.Username, names[i])
+		}
+	}
+	if most.Load() < 5 || most.Load() > 10 {
+		t.Errorf("at most %d calls in flight, want 5 to 10", most.Load())
 	}
 }
