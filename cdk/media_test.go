@@ -9,7 +9,6 @@ import (
 	"github.com/aws/jsii-runtime-go"
 )
 
-
 // uploadBucketID is the bucket with a name of its own (the others are named by
 // CloudFormation).
 func (s *synthesized) uploadBucketID(t *testing.T) string {
