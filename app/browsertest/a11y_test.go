@@ -17,18 +17,26 @@ import (
 // failure.
 func axeScript(t *testing.T) string {
 	t.Helper()
+	src, err := readAxe(t)
+	if err != nil {
+		t.Skipf("axe-core is missing: run make tools (%v)", err)
+	}
+	return src
+}
+
+// readAxe reads axe-core; its absence fails the test under
+// POSTWALL_REQUIRE_TOOLS=1 and is returned otherwise.
+func readAxe(t *testing.T) (string, error) {
+	t.Helper()
 	root, err := repoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
 	src, err := os.ReadFile(filepath.Join(root, ".tools", "node", "node_modules", "axe-core", "axe.min.js"))
-	if err != nil {
-		if os.Getenv("POSTWALL_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("axe-core is missing (run make tools): %v", err)
-		}
-		t.Skipf("axe-core is missing: run make tools (%v)", err)
+	if err != nil && os.Getenv("POSTWALL_REQUIRE_TOOLS") == "1" {
+		t.Fatalf("axe-core is missing (run make tools): %v", err)
 	}
-	return string(src)
+	return string(src), err
 }
 
 // axeViolation is one failed axe-core rule with the elements that fail it.

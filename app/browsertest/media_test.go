@@ -215,21 +215,14 @@ func TestPeopleAndMedia(t *testing.T) {
 // the accessibility test says so when it is not).
 func checkAxe(t *testing.T, p *page, what string) {
 	t.Helper()
-	root, err := repoRoot()
+	src, err := readAxe(t)
 	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := os.ReadFile(filepath.Join(root, ".tools", "node", "node_modules", "axe-core", "axe.min.js"))
-	if err != nil {
-		if os.Getenv("POSTWALL_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("axe-core is missing (run make tools): %v", err)
-		}
 		t.Logf("axe-core is missing (run make tools): %s not checked", what)
 		return
 	}
 	var violations []axeViolation
 	p.run("running axe-core on "+what,
-		chromedp.Evaluate(string(src), nil),
+		chromedp.Evaluate(src, nil),
 		chromedp.Evaluate(jsAxeRun, &violations, func(e *runtime.EvaluateParams) *runtime.EvaluateParams {
 			return e.WithAwaitPromise(true)
 		}),

@@ -99,20 +99,7 @@ func sendImagePost(t *testing.T, base, token, text, alt string, file []byte) {
 	if err := c.Write(ctx, websocket.MessageText, frame); err != nil {
 		t.Fatalf("seeding: %v", err)
 	}
-	for {
-		_, b, err := c.Read(ctx)
-		if err != nil {
-			t.Fatalf("seeding: waiting for the ack of %s: %v", rid, err)
-		}
-		var f struct{ Type, RequestID, Code, Message string }
-		_ = json.Unmarshal(b, &f)
-		if f.Type == "error" {
-			t.Fatalf("seeding: %s: %s %s", rid, f.Code, f.Message)
-		}
-		if f.Type == "ack" && f.RequestID == rid {
-			return
-		}
-	}
+	awaitAck(ctx, t, c, rid)
 }
 
 // portrait is a soft two-tone disc on a tint, an avatar stand-in.

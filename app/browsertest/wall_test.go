@@ -434,19 +434,25 @@ func sendPosts(t *testing.T, base, token string, texts ...string) {
 		if err := c.Write(ctx, websocket.MessageText, frame); err != nil {
 			t.Fatalf("seeding: %v", err)
 		}
-		for {
-			_, b, err := c.Read(ctx)
-			if err != nil {
-				t.Fatalf("seeding: waiting for the ack of %s: %v", rid, err)
-			}
-			var f struct{ Type, RequestID, Code, Message string }
-			_ = json.Unmarshal(b, &f)
-			if f.Type == "error" {
-				t.Fatalf("seeding: %s: %s %s", rid, f.Code, f.Message)
-			}
-			if f.Type == "ack" && f.RequestID == rid {
-				break
-			}
+		awaitAck(ctx, t, c, rid)
+	}
+}
+
+// awaitAck reads frames until the ack of rid; an error frame fails the test.
+func awaitAck(ctx context.Context, t *testing.T, c *websocket.Conn, rid string) {
+	t.Helper()
+	for {
+		_, b, err := c.Read(ctx)
+		if err != nil {
+			t.Fatalf("seeding: waiting for the ack of %s: %v", rid, err)
+		}
+		var f struct{ Type, RequestID, Code, Message string }
+		_ = json.Unmarshal(b, &f)
+		if f.Type == "error" {
+			t.Fatalf("seeding: %s: %s %s", rid, f.Code, f.Message)
+		}
+		if f.Type == "ack" && f.RequestID == rid {
+			return
 		}
 	}
 }
