@@ -10,6 +10,8 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/postwall/postwall/backend/local/tools"
 )
 
 // axeScript reads axe-core from the npm tools folder (make tools-node), or
@@ -28,11 +30,11 @@ func axeScript(t *testing.T) string {
 // POSTWALL_REQUIRE_TOOLS=1 and is returned otherwise.
 func readAxe(t *testing.T) (string, error) {
 	t.Helper()
-	root, err := repoRoot()
+	axe, err := tools.NodeModule("axe-core")
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := os.ReadFile(filepath.Join(root, ".tools", "node", "node_modules", "axe-core", "axe.min.js"))
+	src, err := os.ReadFile(filepath.Join(axe, "axe.min.js"))
 	if err != nil && os.Getenv("POSTWALL_REQUIRE_TOOLS") == "1" {
 		t.Fatalf("axe-core is missing (run make tools): %v", err)
 	}

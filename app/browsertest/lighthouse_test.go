@@ -20,6 +20,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/storage"
 	"github.com/chromedp/chromedp"
+
+	"github.com/postwall/postwall/backend/local/tools"
 )
 
 // lighthouseCategories are the report's categories, in the order of the
@@ -55,7 +57,7 @@ func TestLighthouse(t *testing.T) {
 	}
 	needBrowser(t)
 	lighthouse := findLighthouse(t)
-	root, err := repoRoot()
+	root, err := tools.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,11 +181,10 @@ func findLighthouse(t *testing.T) string {
 	if _, err := exec.LookPath("node"); err != nil {
 		missing("node is not installed")
 	}
-	root, err := repoRoot()
+	bin, err := tools.NodeBin("lighthouse")
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(root, ".tools", "node", "node_modules", ".bin", "lighthouse")
 	if _, err := os.Stat(bin); err != nil {
 		missing("lighthouse is not installed in .tools/node")
 	}

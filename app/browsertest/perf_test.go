@@ -13,6 +13,8 @@ import (
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/storage"
 	"github.com/chromedp/chromedp"
+
+	"github.com/postwall/postwall/backend/local/tools"
 )
 
 // readyProbe records, from the page itself, when the wall became usable:
@@ -146,7 +148,7 @@ func (p *page) measureLoad(url string, timeout time.Duration) timing {
 }
 
 func logWasmSizes(t *testing.T) {
-	root, err := repoRoot()
+	root, err := tools.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}

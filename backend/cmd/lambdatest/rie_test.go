@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	moduletools "github.com/postwall/postwall/backend/local/tools"
 )
 
 // RequireToolsEnv set to 1 (or CI set to anything) turns a missing emulator,
@@ -55,7 +57,7 @@ type tools struct {
 // saying how to install what is missing.
 func findTools(t *testing.T) tools {
 	t.Helper()
-	root, err := repositoryRoot()
+	root, err := moduletools.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,23 +91,6 @@ var lambdas = []string{"api", "authorizer", "ws", "fanout", "sweep", "media"}
 
 func bootstrapPath(root, name string) string {
 	return filepath.Join(root, "bin", "lambda", name, "bootstrap")
-}
-
-func repositoryRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // function is one bootstrap running under its own emulator, as one Lambda

@@ -14,7 +14,6 @@ package dynalite
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -29,6 +28,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/postwall/postwall/backend/local/tools"
 )
 
 // Version is the dynalite release the tests are written against.
@@ -164,27 +165,16 @@ func NewClient(endpoint string) *dynamodb.Client {
 	})
 }
 
-// findPackage looks for node_modules/dynalite under .tools/node in the nearest
-// folder at or above the working directory (tests run in their package's folder).
+// findPackage looks for node_modules/dynalite under the module's .tools/node.
 func findPackage() (string, error) {
-	dir, err := os.Getwd()
+	bin, err := tools.NodeBin("dynalite")
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%w, so no .tools/node to look in", err)
 	}
-	for {
-		bin := filepath.Join(dir, ".tools", "node", "node_modules", ".bin", "dynalite")
-		if _, err := os.Stat(bin); err == nil {
-			return filepath.Join(dir, ".tools", "node", "node_modules", "dynalite"), nil
-		}
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return "", fmt.Errorf("%s not found", filepath.Join(".tools", "node", "node_modules", ".bin", "dynalite"))
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory, so no .tools/node to look in")
-		}
-		dir = parent
+	if _, err := os.Stat(bin); err != nil {
+		return "", fmt.Errorf("%s not found", filepath.Join(".tools", "node", "node_modules", ".bin", "dynalite"))
 	}
+	return tools.NodeModule("dynalite")
 }
 
 // waitUntilAnswering polls until the server answers HTTP at all; "listening"

@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,26 +15,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3objects "github.com/postwall/postwall/backend/objects"
+
+	"github.com/postwall/postwall/backend/local/tools"
 )
 
 // s3rverBinary finds the npm S3 emulator that `make tools` installs under .tools/node.
 func s3rverBinary(t *testing.T) string {
 	t.Helper()
-	dir, err := os.Getwd()
+	bin, err := tools.NodeBin("s3rver")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-	bin := filepath.Join(dir, ".tools", "node", "node_modules", ".bin", "s3rver")
 	_, statErr := os.Stat(bin)
 	_, nodeErr := exec.LookPath("node")
 	if statErr != nil || nodeErr != nil {
