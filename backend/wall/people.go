@@ -115,16 +115,17 @@ type ProfileStore interface {
 	ListUserPosts(ctx context.Context, sub string, q PostQuery) ([]Post, string, error)
 }
 
-// Image is a picture in a post, or an avatar.
+// Image is a picture in a post, or an avatar. Its JSON is how Images keeps
+// it (keys included); the contract's shape is imageJSON.
 type Image struct {
-	URL    string
-	Width  int
-	Height int
-	Alt    string
+	URL    string `json:"url"`
+	Width  int    `json:"width"`
+	Height int    `json:"height"`
+	Alt    string `json:"alt"`
 	// Key is the image's object in the media bucket, for deleting it; never
 	// in the contract's JSON.
-	Key         string
-	ContentType string
+	Key         string `json:"key,omitempty"`
+	ContentType string `json:"type,omitempty"`
 }
 
 // Images is a post's images, kept as one string (their JSON, keys included)
@@ -132,25 +133,12 @@ type Image struct {
 // read it with List.
 type Images string
 
-type imageRecord struct {
-	URL         string `json:"url"`
-	Width       int    `json:"width"`
-	Height      int    `json:"height"`
-	Alt         string `json:"alt"`
-	Key         string `json:"key,omitempty"`
-	ContentType string `json:"type,omitempty"`
-}
-
 // ImagesOf lists images as Images; none is "".
 func ImagesOf(images []Image) Images {
 	if len(images) == 0 {
 		return ""
 	}
-	recs := make([]imageRecord, len(images))
-	for i, im := range images {
-		recs[i] = imageRecord{URL: im.URL, Width: im.Width, Height: im.Height, Alt: im.Alt, Key: im.Key, ContentType: im.ContentType}
-	}
-	return Images(mustJSON(recs))
+	return Images(mustJSON(images))
 }
 
 // List returns the images; nil when there are none or the text is damaged.
@@ -158,13 +146,9 @@ func (m Images) List() []Image {
 	if m == "" {
 		return nil
 	}
-	var recs []imageRecord
-	if json.Unmarshal([]byte(m), &recs) != nil {
+	var out []Image
+	if json.Unmarshal([]byte(m), &out) != nil {
 		return nil
-	}
-	out := make([]Image, len(recs))
-	for i, r := range recs {
-		out[i] = Image{URL: r.URL, Width: r.Width, Height: r.Height, Alt: r.Alt, Key: r.Key, ContentType: r.ContentType}
 	}
 	return out
 }

@@ -179,10 +179,8 @@ func (s *Service) UpdateProfile(ctx context.Context, who Identity, c ProfileChan
 	if old := previous.Avatar.Key; old != "" && old != p.Avatar.Key {
 		_ = s.Media.Delete(ctx, []string{old}) // an orphan costs storage only
 	}
-	// The count may have moved since the read: read it as stored.
-	if now, err := s.Profiles.Profiles(ctx, []string{who.Sub}); err == nil {
-		p.PostCount = now[who.Sub].PostCount
-	}
+	// The count may have moved since the read: the save answers it as stored.
+	p.PostCount = previous.PostCount
 	return userOf(m, p), nil
 }
 
@@ -284,6 +282,12 @@ func (s *Service) readyUpload(ctx context.Context, who Identity, id, use string)
 	if _, err := s.processedUpload(ctx, who, id, use); err != nil {
 		return Upload{}, err
 	}
+	return s.claimUpload(ctx, who, id, use)
+}
+
+// claimUpload marks who's processed upload id used by use; the store checks
+// that it is ready, theirs and free, at once.
+func (s *Service) claimUpload(ctx context.Context, who Identity, id, use string) (Upload, error) {
 	u, err := s.Uploads.ClaimUpload(ctx, id, who.Sub, use)
 	if ErrorCode(err) == EINVALID {
 		return Upload{}, uploadInvalid(id)
@@ -377,7 +381,7 @@ func (s *Service) claimImages(ctx context.Context, who Identity, requestKey stri
 	}
 	images := make([]Image, len(drafts))
 	for i, d := range drafts {
-		u, err := s.readyUpload(ctx, who, d.Upload, use)
+		u, err := s.claimUpload(ctx, who, d.Upload, use)
 		if err != nil {
 			return "", err
 		}
