@@ -86,14 +86,7 @@ func scanGIF(data []byte) (frames int, err error) {
 }
 
 func cleanGIF(data []byte) (Image, error) {
-	cfg, err := gif.DecodeConfig(bytes.NewReader(data))
-	if err != nil {
-		return Image{}, notImage(err)
-	}
-	if err := checkPixels(cfg.Width, cfg.Height); err != nil {
-		return Image{}, err
-	}
-	if _, err := scanGIF(data); err != nil {
+	if err := checkStill(TypeGIF, data); err != nil {
 		return Image{}, err
 	}
 	g, err := gif.DecodeAll(bytes.NewReader(data))

@@ -10,8 +10,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/postwall/postwall/backend/wall"
+	"image/png"
 	"io"
+
+	"github.com/postwall/postwall/backend/wall"
 )
 
 // The content types Clean recognises: wall.UploadContentTypes, the
@@ -54,10 +56,6 @@ var (
 	ErrTooLarge = errors.New("media: image too large")
 )
 
-// Allowed reports whether contentType is one the pipeline accepts. It is for
-// the type a client declares at presign time; Clean never believes it.
-func Allowed(contentType string) bool { return wall.AllowedUploadType(contentType) }
-
 // Image is a cleaned image: its real type, its size in pixels and its bytes.
 type Image struct {
 	ContentType string
@@ -76,14 +74,19 @@ func Clean(r io.Reader) (Image, error) {
 	if err != nil {
 		return Image{}, fmt.Errorf("media: reading upload: %w", err)
 	}
+	return CleanBytes(data)
+}
+
+// CleanBytes is Clean of bytes already read.
+func CleanBytes(data []byte) (Image, error) {
 	if len(data) > MaxUploadBytes {
 		return Image{}, fmt.Errorf("%w: over %d bytes", ErrTooLarge, MaxUploadBytes)
 	}
 	switch sniff(data) {
 	case TypeJPEG:
-		return cleanJPEG(data)
+		return cleanStill(TypeJPEG, "jpeg", data, writeJPEG)
 	case TypePNG:
-		return cleanPNG(data)
+		return cleanStill(TypePNG, "png", data, png.Encode)
 	case TypeGIF:
 		return cleanGIF(data)
 	case TypeWebP:

@@ -38,19 +38,6 @@ func assertAbsent(t *testing.T, b []byte, needles ...string) {
 	}
 }
 
-func TestAllowed(t *testing.T) {
-	for _, ct := range []string{"image/jpeg", "image/png", "image/webp", "image/gif"} {
-		if !Allowed(ct) {
-			t.Errorf("Allowed(%q) = false", ct)
-		}
-	}
-	for _, ct := range []string{"", "image/svg+xml", "text/html", "image/jpg", "IMAGE/PNG", "image/png; charset=x", "image/bmp"} {
-		if Allowed(ct) {
-			t.Errorf("Allowed(%q) = true", ct)
-		}
-	}
-}
-
 func TestJPEGLosesEXIFGPSXMPAndComments(t *testing.T) {
 	in := photoWithMetadata(t, quadrants(120, 80), 1)
 	if !bytes.Contains(in, gpsLatitude) || !bytes.Contains(in, []byte("Exif")) {

@@ -8,6 +8,7 @@ import (
 	"image/gif"
 	"image/jpeg"
 	"image/png"
+	"io"
 
 	"golang.org/x/image/webp"
 )
@@ -25,45 +26,53 @@ const (
 	lzwMaxRatio     = 4096
 )
 
-// decodeStill checks the header of a JPEG, PNG, WebP or GIF (first frame)
-// and decodes it, applying a JPEG's EXIF orientation so the result is upright.
-func decodeStill(kind string, data []byte) (image.Image, error) {
-	var decodeConfig func([]byte) (image.Config, error)
-	var decode func([]byte) (image.Image, error)
+// checkStill checks the header of a JPEG, PNG, WebP or GIF before anything
+// is decoded: a size within MaxPixels, and for PNG and GIF data that could
+// really hold it.
+func checkStill(kind string, data []byte) error {
+	var decodeConfig func(io.Reader) (image.Config, error)
 	switch kind {
 	case TypeJPEG:
-		decodeConfig = func(b []byte) (image.Config, error) { return jpeg.DecodeConfig(bytes.NewReader(b)) }
-		decode = func(b []byte) (image.Image, error) { return jpeg.Decode(bytes.NewReader(b)) }
+		decodeConfig = jpeg.DecodeConfig
 	case TypePNG:
-		decodeConfig = func(b []byte) (image.Config, error) { return png.DecodeConfig(bytes.NewReader(b)) }
-		decode = func(b []byte) (image.Image, error) { return png.Decode(bytes.NewReader(b)) }
+		decodeConfig = png.DecodeConfig
 	case TypeGIF:
-		decodeConfig = func(b []byte) (image.Config, error) { return gif.DecodeConfig(bytes.NewReader(b)) }
-		decode = func(b []byte) (image.Image, error) { return gif.Decode(bytes.NewReader(b)) }
+		decodeConfig = gif.DecodeConfig
 	case TypeWebP:
-		decodeConfig = func(b []byte) (image.Config, error) { return webp.DecodeConfig(bytes.NewReader(b)) }
-		decode = func(b []byte) (image.Image, error) { return webp.Decode(bytes.NewReader(b)) }
+		decodeConfig = webp.DecodeConfig
 	default:
-		return nil, fmt.Errorf("%w: unknown signature", ErrNotImage)
+		return fmt.Errorf("%w: unknown signature", ErrNotImage)
 	}
-	cfg, err := decodeConfig(data)
+	cfg, err := decodeConfig(bytes.NewReader(data))
 	if err != nil {
-		return nil, notImage(err)
+		return notImage(err)
 	}
 	if err := checkPixels(cfg.Width, cfg.Height); err != nil {
-		return nil, err
+		return err
 	}
 	if kind == TypePNG {
 		if err := checkPNGData(data, cfg.Width, cfg.Height); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if kind == TypeGIF {
 		if _, err := scanGIF(data); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	m, err := decode(data)
+	return nil
+}
+
+// decodeStill checks the header of a JPEG, PNG, WebP or GIF (first frame)
+// and decodes it, applying a JPEG's EXIF orientation so the result is upright.
+func decodeStill(kind string, data []byte) (image.Image, error) {
+	if err := checkStill(kind, data); err != nil {
+		return nil, err
+	}
+	decode := map[string]func(io.Reader) (image.Image, error){
+		TypeJPEG: jpeg.Decode, TypePNG: png.Decode, TypeGIF: gif.Decode, TypeWebP: webp.Decode,
+	}[kind]
+	m, err := decode(bytes.NewReader(data))
 	if err != nil {
 		return nil, notImage(err)
 	}
@@ -73,8 +82,12 @@ func decodeStill(kind string, data []byte) (image.Image, error) {
 	return m, nil
 }
 
-func cleanJPEG(data []byte) (Image, error) {
-	m, err := decodeStill(TypeJPEG, data)
+// cleanStill decodes a JPEG or PNG, downscales it to MaxSide and encodes it
+// again with encode, which writes the image alone: image/jpeg no APP
+// segments or comments; image/png IHDR, PLTE, tRNS, IDAT and IEND only, so
+// tEXt, iTXt, zTXt, eXIf, iCCP and APNG animation chunks are left behind.
+func cleanStill(kind, name string, data []byte, encode func(io.Writer, image.Image) error) (Image, error) {
+	m, err := decodeStill(kind, data)
 	if err != nil {
 		return Image{}, err
 	}
@@ -83,29 +96,14 @@ func cleanJPEG(data []byte) (Image, error) {
 		m = resize(m, dw, dh)
 	}
 	var out bytes.Buffer
-	// image/jpeg writes only the image: no APP segments, no comments.
-	if err := jpeg.Encode(&out, m, &jpeg.Options{Quality: jpegQuality}); err != nil {
-		return Image{}, fmt.Errorf("media: encoding jpeg: %w", err)
+	if err := encode(&out, m); err != nil {
+		return Image{}, fmt.Errorf("media: encoding %s: %w", name, err)
 	}
-	return Image{ContentType: TypeJPEG, Width: m.Bounds().Dx(), Height: m.Bounds().Dy(), Bytes: out.Bytes()}, nil
+	return Image{ContentType: kind, Width: m.Bounds().Dx(), Height: m.Bounds().Dy(), Bytes: out.Bytes()}, nil
 }
 
-func cleanPNG(data []byte) (Image, error) {
-	m, err := decodeStill(TypePNG, data)
-	if err != nil {
-		return Image{}, err
-	}
-	b := m.Bounds()
-	if dw, dh, shrink := fitSide(b.Dx(), b.Dy()); shrink {
-		m = resize(m, dw, dh)
-	}
-	var out bytes.Buffer
-	// image/png writes IHDR, PLTE, tRNS, IDAT and IEND only: tEXt, iTXt,
-	// zTXt, eXIf, iCCP and APNG animation chunks are all left behind.
-	if err := png.Encode(&out, m); err != nil {
-		return Image{}, fmt.Errorf("media: encoding png: %w", err)
-	}
-	return Image{ContentType: TypePNG, Width: m.Bounds().Dx(), Height: m.Bounds().Dy(), Bytes: out.Bytes()}, nil
+func writeJPEG(w io.Writer, m image.Image) error {
+	return jpeg.Encode(w, m, &jpeg.Options{Quality: jpegQuality})
 }
 
 // checkPNGData refuses a PNG whose IHDR claims more raw scanline bytes than

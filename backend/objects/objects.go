@@ -27,6 +27,10 @@ var ErrTooLarge = errors.New("objects: object over the size limit")
 // deleteBatch is DeleteObjects' limit on keys per request.
 const deleteBatch = 1000
 
+// ImmutableCacheControl is how images are cached: their keys are random and
+// never reused, so an object under a key never changes.
+const ImmutableCacheControl = "public, max-age=31536000, immutable"
+
 // Bucket is one S3 bucket reached through Client.
 type Bucket struct {
 	Client *s3.Client

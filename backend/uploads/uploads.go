@@ -7,7 +7,6 @@
 package uploads
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -19,10 +18,6 @@ import (
 	"github.com/postwall/postwall/backend/objects"
 	"github.com/postwall/postwall/backend/wall"
 )
-
-// CacheControl is how the media bucket's objects are cached: their keys are
-// random and never reused, so they never change.
-const CacheControl = "public, max-age=31536000, immutable"
 
 // Pipeline is wall.MediaProcessor.
 type Pipeline struct {
@@ -82,7 +77,7 @@ func (p *Pipeline) Process(ctx context.Context, u wall.Upload) (wall.Upload, err
 // clean turns raw bytes into a ready outcome with the image stored, or a
 // rejected one.
 func (p *Pipeline) clean(ctx context.Context, raw []byte) (wall.Upload, error) {
-	img, err := media.Clean(bytes.NewReader(raw))
+	img, err := media.CleanBytes(raw)
 	switch {
 	case errors.Is(err, media.ErrTooLarge):
 		return wall.Upload{State: wall.UploadRejected, Reason: "the image is too large (over 5 MiB or 50 megapixels)."}, nil
@@ -127,7 +122,7 @@ func (p *Pipeline) put(ctx context.Context, prefix string, img media.Image) (wal
 		return wall.Image{}, err
 	}
 	key := prefix + hex.EncodeToString(b[:]) + extension(img.ContentType)
-	if err := p.Media.Put(ctx, key, img.Bytes, img.ContentType, CacheControl); err != nil {
+	if err := p.Media.Put(ctx, key, img.Bytes, img.ContentType, objects.ImmutableCacheControl); err != nil {
 		return wall.Image{}, fmt.Errorf("store image: %w", err)
 	}
 	return wall.Image{URL: strings.TrimSuffix(p.MediaURL, "/") + "/" + key, Width: img.Width, Height: img.Height,

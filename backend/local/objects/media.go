@@ -7,10 +7,12 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/postwall/postwall/backend/objects"
 )
 
-// mediaPrefix is where MediaHandler is mounted under BASE.
-const mediaPrefix = "/media/"
+// MediaPath is where MediaHandler is mounted under BASE.
+const MediaPath = "/media"
 
 // MediaHandler serves BASE/media/{key} from bucket, the local stand-in of the media
 // CDN: GET and HEAD only, the stored Content-Type with nosniff, immutable long-lived
@@ -23,7 +25,7 @@ func (s *Server) MediaHandler(bucket string) http.Handler {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
-		key, ok := strings.CutPrefix(r.URL.Path, mediaPrefix)
+		key, ok := strings.CutPrefix(r.URL.Path, MediaPath+"/")
 		if !ok || key == "" || strings.HasSuffix(key, "/") {
 			http.NotFound(w, r)
 			return
@@ -50,7 +52,7 @@ func (s *Server) MediaHandler(bucket string) http.Handler {
 		modified, _ := time.Parse(http.TimeFormat, obj.Metadata["Last-Modified"])
 		h := w.Header()
 		h.Set("Content-Type", contentType)
-		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+		h.Set("Cache-Control", objects.ImmutableCacheControl)
 		h.Set("ETag", `"`+hex.EncodeToString(obj.Hash)+`"`)
 		// ServeContent answers If-None-Match with 304, HEAD without a body, and Range.
 		http.ServeContent(w, r, "", modified, bytes.NewReader(data))

@@ -396,7 +396,7 @@ func objectURL(r *http.Request, bucket, key string) string {
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	return (&url.URL{Scheme: scheme, Host: r.Host, Path: pathPrefix + "/" + bucket + "/" + key}).String()
+	return (&url.URL{Scheme: scheme, Host: r.Host, Path: PathPrefix + "/" + bucket + "/" + key}).String()
 }
 
 func malformed(message string) *s3Error {

@@ -34,8 +34,8 @@ const (
 	// DefaultMaxRequestBytes caps a browser POST: a 6 MiB file and its form fields.
 	DefaultMaxRequestBytes = 6<<20 + 64<<10
 
-	// pathPrefix is where Handler is mounted under BASE.
-	pathPrefix = "/s3"
+	// PathPrefix is where Handler is mounted under BASE.
+	PathPrefix = "/s3"
 )
 
 // Server is the embedded store. Set OnUpload and MaxRequestBytes before serving.
@@ -89,8 +89,8 @@ func (s *Server) Credentials() aws.Credentials {
 // POSTs point at BASE/s3/BUCKET) and whose requests are served in-process, without
 // a listening port.
 func (s *Server) Client(baseURL string) *s3.Client {
-	endpoint := strings.TrimRight(baseURL, "/") + pathPrefix
-	prefix := pathPrefix
+	endpoint := strings.TrimRight(baseURL, "/") + PathPrefix
+	prefix := PathPrefix
 	if u, err := url.Parse(endpoint); err == nil {
 		prefix = u.Path
 	}
@@ -133,7 +133,7 @@ func (s *Server) CreateBucket(ctx context.Context, name string) error {
 // Authorization header) with this store's credentials.
 func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.serve(w, r, pathPrefix)
+		s.serve(w, r, PathPrefix)
 	})
 }
 

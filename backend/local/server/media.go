@@ -15,8 +15,6 @@ import (
 // presigned upload forms post to BASE/s3/uploads, and BASE/media serves the
 // media bucket as the CDN does in AWS.
 const (
-	objectsPath  = "/s3"
-	mediaPath    = "/media"
 	uploadBucket = "uploads"
 	mediaBucket  = "media"
 )
@@ -38,7 +36,7 @@ func openMedia(ctx context.Context, cfg Config, base string, store wall.UploadSt
 	return srv, &uploads.Pipeline{
 		Uploads:  objectsapi.Bucket{Client: client, Name: uploadBucket},
 		Media:    objectsapi.Bucket{Client: client, Name: mediaBucket},
-		MediaURL: base + mediaPath,
+		MediaURL: base + objects.MediaPath,
 		Store:    store,
 	}, nil
 }

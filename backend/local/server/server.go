@@ -22,6 +22,7 @@ import (
 	"github.com/postwall/postwall/backend/handler"
 	"github.com/postwall/postwall/backend/local/cognito"
 	"github.com/postwall/postwall/backend/local/gateway"
+	"github.com/postwall/postwall/backend/local/objects"
 	"github.com/postwall/postwall/backend/wall"
 )
 
@@ -209,8 +210,8 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 	mux := http.NewServeMux()
 	bounded := func(h http.Handler) http.Handler { return readDeadline(cfg.RequestReadTimeout, h) }
 	mux.Handle("/api/", bounded(gw.APIHandler("/api")))
-	mux.Handle(objectsPath+"/", bounded(objectStore.Handler()))
-	mux.Handle(mediaPath+"/", bounded(objectStore.MediaHandler(mediaBucket)))
+	mux.Handle(objects.PathPrefix+"/", bounded(objectStore.Handler()))
+	mux.Handle(objects.MediaPath+"/", bounded(objectStore.MediaHandler(mediaBucket)))
 	mux.Handle("/ws", gw.SocketHandler()) // a socket lives for hours: its own limits apply
 	mux.Handle("/@connections/", bounded(gw.ManagementHandler()))
 	mux.Handle("/auth/", bounded(canonicalHost(base, signin)))
