@@ -203,17 +203,7 @@ func (db *DB) ListNotifications(_ context.Context, recipient string, q wall.Noti
 	err := db.bolt.View(func(tx *bbolt.Tx) error {
 		prefix := recipientPrefix(recipient)
 		c := tx.Bucket(bucketNotifications).Cursor()
-		// The page starts just before the first key at or past its bound.
-		bound := append(bytes.Clone(prefix), 0xff)
-		if q.Before != "" {
-			bound = append(bytes.Clone(prefix), q.Before...)
-		}
-		k, v := c.Seek(bound)
-		if k == nil {
-			k, v = c.Last()
-		} else {
-			k, v = c.Prev()
-		}
+		k, v := lastBefore(c, prefix, q.Before)
 		unreadIndex := tx.Bucket(bucketUnread)
 		for ; bytes.HasPrefix(k, prefix) && len(page) < q.Limit; k, v = c.Prev() {
 			var r notificationRecord

@@ -94,31 +94,20 @@ func addPostCount(tx *bbolt.Tx, sub string, delta int) error {
 
 // indexExistingPosts builds the author index and the post counts of a file
 // written before they existed, in Open's transaction: a one-time walk of
-// every post and reply.
+// every post and reply. The counts bucket came with the index, so it starts
+// empty and indexByAuthor's adds sum to each author's total.
 func indexExistingPosts(tx *bbolt.Tx) error {
-	counts := map[string]int{}
-	index := tx.Bucket(bucketAuthorPosts)
-	for _, b := range []struct {
-		name  []byte
-		where []byte
-	}{{bucketPosts, inPosts}, {bucketReplies, inReplies}} {
-		err := tx.Bucket(b.name).ForEach(func(k, v []byte) error {
+	for _, name := range [][]byte{bucketPosts, bucketReplies} {
+		err := tx.Bucket(name).ForEach(func(k, v []byte) error {
 			var r postRecord
 			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("post %s: %w", k, err)
 			}
-			if r.AuthorSub == "" {
-				return nil
-			}
-			counts[r.AuthorSub]++
-			return index.Put(authorKey(r.AuthorSub, string(k)), b.where)
+			// Only the fields the index needs: a createdAt that would not
+			// parse must not stop Open.
+			return indexByAuthor(tx, wall.Post{ID: string(k), AuthorSub: r.AuthorSub, ParentID: r.ParentID})
 		})
 		if err != nil {
-			return err
-		}
-	}
-	for sub, n := range counts {
-		if err := setPostCount(tx, sub, n); err != nil {
 			return err
 		}
 	}
@@ -151,8 +140,8 @@ type profileRecord struct {
 	Avatar      imageRecord `json:"avatar,omitzero"`
 }
 
-// readProfile reads sub's profile; found is false when the user has neither
-// a profile nor a count.
+// readProfile reads sub's profile; found is false, and the profile zero, when
+// the user has neither a profile nor a count.
 func readProfile(tx *bbolt.Tx, sub string) (p wall.Profile, found bool, err error) {
 	p.Sub = sub
 	p.PostCount, found = postCount(tx, sub)
@@ -164,7 +153,10 @@ func readProfile(tx *bbolt.Tx, sub string) (p wall.Profile, found bool, err erro
 		p.Username, p.DisplayName, p.Bio, p.Avatar = r.Username, r.DisplayName, r.Bio, r.Avatar.image()
 		found = true
 	}
-	return p, found, nil
+	if !found {
+		return wall.Profile{}, false, nil
+	}
+	return p, true, nil
 }
 
 // Profiles returns the profiles of subs: one Get in each of two buckets per sub.
@@ -199,13 +191,9 @@ func (db *DB) SaveProfile(ctx context.Context, p wall.Profile) (wall.Profile, er
 	}
 	var previous wall.Profile
 	err = db.update(ctx, func(tx *bbolt.Tx) ([]wall.Change, error) {
-		before, found, err := readProfile(tx, p.Sub)
+		previous, _, err = readProfile(tx, p.Sub)
 		if err != nil {
 			return nil, err
-		}
-		previous = wall.Profile{}
-		if found {
-			previous = before
 		}
 		return nil, tx.Bucket(bucketProfiles).Put([]byte(p.Sub), v)
 	})
@@ -213,6 +201,21 @@ func (db *DB) SaveProfile(ctx context.Context, p wall.Profile) (wall.Profile, er
 		return wall.Profile{}, fmt.Errorf("store: save the profile of %s: %w", p.Sub, err)
 	}
 	return previous, nil
+}
+
+// lastBefore puts c where a page walking back from before under prefix
+// starts: just before the first key at or past prefix+before (past all of
+// prefix if before is empty). That entry may lie outside prefix; callers stop
+// at the first key without it.
+func lastBefore(c *bbolt.Cursor, prefix []byte, before string) (k, v []byte) {
+	bound := append(bytes.Clone(prefix), 0xff)
+	if before != "" {
+		bound = append(bytes.Clone(prefix), before...)
+	}
+	if k, _ := c.Seek(bound); k == nil {
+		return c.Last()
+	}
+	return c.Prev()
 }
 
 // ListUserPosts returns one page of sub's live posts and replies, newest
@@ -228,18 +231,8 @@ func (db *DB) ListUserPosts(_ context.Context, sub string, q wall.PostQuery) ([]
 	next := ""
 	err := db.bolt.View(func(tx *bbolt.Tx) error {
 		prefix := authorPrefix(sub)
-		// The page starts just before the first key at or past its bound.
-		bound := append(bytes.Clone(prefix), 0xff)
-		if q.Before != "" {
-			bound = append(bytes.Clone(prefix), q.Before...)
-		}
 		c := tx.Bucket(bucketAuthorPosts).Cursor()
-		k, where := c.Seek(bound)
-		if k == nil {
-			k, where = c.Last()
-		} else {
-			k, where = c.Prev()
-		}
+		k, where := lastBefore(c, prefix, q.Before)
 		// Cursors rather than Gets: a Get makes a cursor of its own each time.
 		feed, replies := tx.Bucket(bucketPosts).Cursor(), tx.Bucket(bucketReplies).Cursor()
 		for ; bytes.HasPrefix(k, prefix) && len(posts) < q.Limit; k, where = c.Prev() {
@@ -411,31 +404,4 @@ func (db *DB) ClaimUpload(ctx context.Context, id, owner, use string) (wall.Uplo
 		return wall.Upload{}, storeErr(err, "claim upload %s", id)
 	}
 	return u, nil
-}
-
-// forgetOldUploads deletes the upload records with ids (ULIDs of their
-// creation) older than the ULID oldest, in bounded batches.
-func (db *DB) forgetOldUploads(oldest string) error {
-	for {
-		n := 0
-		err := db.bolt.Update(func(tx *bbolt.Tx) error {
-			uploads := tx.Bucket(bucketUploads)
-			var old [][]byte
-			c := uploads.Cursor()
-			for k, _ := c.First(); k != nil && string(k) < oldest && len(old) < pruneBatch; k, _ = c.Next() {
-				old = append(old, bytes.Clone(k))
-			}
-			// Delete after the walk: deleting under a bbolt cursor can skip keys.
-			for _, k := range old {
-				if err := uploads.Delete(k); err != nil {
-					return err
-				}
-			}
-			n = len(old)
-			return nil
-		})
-		if err != nil || n < pruneBatch {
-			return err
-		}
-	}
 }

@@ -107,11 +107,7 @@ func TestOpenIndexesAFileFromBefore(t *testing.T) {
 		t.Fatalf("close raw: %v", err)
 	}
 
-	db, err = Open(path, Options{})
-	if err != nil {
-		t.Fatalf("open a file from before: %v", err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
+	db = reopen(t, db, path)
 	page, next, err := db.ListUserPosts(t.Context(), as("alice").Sub, wall.PostQuery{Limit: 10})
 	if err != nil || next != "" || !slices.Equal(postIDs(page), []string{a2.ID, a1.ID}) {
 		t.Fatalf("alice's posts after opening a file from before: %v, next %q, %v; want %v", postIDs(page), next, err, []string{a2.ID, a1.ID})
@@ -135,14 +131,7 @@ func TestOpenIndexesAFileFromBefore(t *testing.T) {
 	if err := db.PutUpload(t.Context(), up); err != nil {
 		t.Fatalf("put upload: %v", err)
 	}
-	if err := db.Close(); err != nil {
-		t.Fatalf("close: %v", err)
-	}
-	db, err = Open(path, Options{})
-	if err != nil {
-		t.Fatalf("reopen: %v", err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
+	db = reopen(t, db, path)
 	requirePostCounts(t, db, map[string]int{"alice": 2, "bob": 0})
 	profiles, err := db.Profiles(t.Context(), []string{as("alice").Sub})
 	if err != nil || profiles[as("alice").Sub].Bio != "kept" {

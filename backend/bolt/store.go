@@ -406,7 +406,7 @@ func (db *DB) prune() error {
 	if err := db.forgetOldKeys(bucketLikeRequestTimes, bucketLikeRequests, oldest); err != nil {
 		return fmt.Errorf("store: forget old like request keys: %w", err)
 	}
-	if err := db.forgetOldUploads(wall.MinIDAt(now.Add(-forgetUploadsAfter))); err != nil {
+	if err := db.forgetOldKeys(bucketUploads, nil, wall.MinIDAt(now.Add(-forgetUploadsAfter))); err != nil {
 		return fmt.Errorf("store: forget old uploads: %w", err)
 	}
 	if err := db.forgetLongExpiredConnections(now.Add(-forgetConnectionsAfter)); err != nil {
@@ -432,12 +432,17 @@ func (db *DB) prune() error {
 const pruneBatch = 10000
 
 // forgetOldKeys deletes the entries of times (a time-ordered ULID -> a key of
-// records) older than the ULID oldest, with the records they name.
+// records) older than the ULID oldest, with the records they name; with
+// recordsBucket nil, times holds the records themselves.
 func (db *DB) forgetOldKeys(timesBucket, recordsBucket []byte, oldest string) error {
 	for {
 		n := 0
 		err := db.bolt.Update(func(tx *bbolt.Tx) error {
-			times, records := tx.Bucket(timesBucket), tx.Bucket(recordsBucket)
+			times := tx.Bucket(timesBucket)
+			var records *bbolt.Bucket
+			if recordsBucket != nil {
+				records = tx.Bucket(recordsBucket)
+			}
 			var expired [][]byte
 			c := times.Cursor()
 			for k, _ := c.First(); k != nil && string(k) < oldest && len(expired) < pruneBatch; k, _ = c.Next() {
@@ -445,8 +450,10 @@ func (db *DB) forgetOldKeys(timesBucket, recordsBucket []byte, oldest string) er
 			}
 			// Delete after the walk: deleting under a bbolt cursor can skip keys.
 			for _, k := range expired {
-				if err := records.Delete(times.Get(k)); err != nil {
-					return err
+				if records != nil {
+					if err := records.Delete(times.Get(k)); err != nil {
+						return err
+					}
 				}
 				if err := times.Delete(k); err != nil {
 					return err

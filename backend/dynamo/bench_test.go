@@ -165,9 +165,9 @@ func seedItems(b *testing.B, client *dynamodb.Client, table string, n int, item 
 // BenchmarkUserPostsFirstPage reads the first page (limit 50) of one user's
 // posts, a third of them replies, through the author index, and the first
 // page of the feed in the same table (the floor: one Query), with 10 authors
-// of 1,000 posts each. A user's page costs one index Query and two
-// BatchGetItems (the items, then their replies' parents), whatever the table
-// holds; on dynalite about five times the feed's page.
+// of 1,000 posts each. A user's page costs one index Query and one
+// BatchGetItem (the items with their replies' parents), whatever the table
+// holds.
 //
 //	go test -run '^$' -bench UserPostsFirstPage -benchtime 200x ./backend/dynamo
 func BenchmarkUserPostsFirstPage(b *testing.B) {

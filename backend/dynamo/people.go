@@ -56,19 +56,15 @@ func (s *PostStore) Profiles(ctx context.Context, subs []string) (map[string]wal
 			keys = append(keys, profileKeyOf(sub))
 		}
 	}
-	for len(keys) > 0 {
-		n := min(len(keys), 100)
-		items, err := s.getItems(ctx, keys[:n]...)
-		if err != nil {
-			return nil, fmt.Errorf("read profiles: %w", err)
+	items, err := s.getItemsChunked(ctx, keys)
+	if err != nil {
+		return nil, fmt.Errorf("read profiles: %w", err)
+	}
+	for _, item := range items {
+		if item != nil {
+			p := decodeProfile(item)
+			out[p.Sub] = p
 		}
-		for _, item := range items {
-			if item != nil {
-				p := decodeProfile(item)
-				out[p.Sub] = p
-			}
-		}
-		keys = keys[n:]
 	}
 	return out, nil
 }
@@ -300,9 +296,6 @@ func (s *PostStore) orphanReply(ctx context.Context, key map[string]types.Attrib
 	if err != nil {
 		return fmt.Errorf("take reply %s out of the author index: %w", getString(key, attrSK), err)
 	}
-	if sub == "" {
-		return nil
-	}
 	return s.addPostCount(ctx, sub, -1)
 }
 
@@ -318,8 +311,8 @@ func (s *PostStore) orphanReplies(ctx context.Context, parentID string, retry bo
 		out, err := s.Client.Query(ctx, &dynamodb.QueryInput{
 			TableName:                 aws.String(s.Table),
 			KeyConditionExpression:    aws.String("pk = :pk"),
-			ProjectionExpression:      aws.String("pk, sk, #a, #authorSub, #orphaned, #deleted"),
-			ExpressionAttributeNames:  map[string]string{"#a": AttrAuthorKey, "#authorSub": attrAuthorSub, "#orphaned": attrOrphaned, "#deleted": attrDeleted},
+			ProjectionExpression:      aws.String("pk, sk, #a, #authorSub, #orphaned"),
+			ExpressionAttributeNames:  map[string]string{"#a": AttrAuthorKey, "#authorSub": attrAuthorSub, "#orphaned": attrOrphaned},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(ThreadPKPrefix + parentID)},
 			ExclusiveStartKey:         start,
 			ConsistentRead:            aws.Bool(true),
@@ -353,8 +346,8 @@ func (s *PostStore) orphanReplies(ctx context.Context, parentID string, retry bo
 
 // ListUserPosts implements wall.ProfileStore with a Query of the author
 // index, newest first, from q.Before on (a key condition), never a Scan. The
-// index is eventually consistent, so each page is read back from the table
-// with a consistent BatchGetItem, and so are the parents of its replies:
+// index is eventually consistent, so each page is read back from the table,
+// with the parents of its replies, in one consistent BatchGetItem:
 // entries whose item has left the index since (deleted, or orphaned by its
 // parent's delete) and replies whose parent is not live are dropped, and the
 // Query goes on until the page is full.
@@ -404,32 +397,36 @@ func (s *PostStore) ListUserPosts(ctx context.Context, sub string, q wall.PostQu
 }
 
 // liveAuthorItems reads the table's items of index entries and keeps, in
-// order, the live ones still by sub whose parent (for a reply) is live.
+// order, the live ones still by sub whose parent (for a reply) is live. A
+// reply's entry carries its table pk, THREAD#<parent id>, so its parent's key
+// is known before any read and one BatchGetItem fetches items and parents.
 func (s *PostStore) liveAuthorItems(ctx context.Context, sub string, entries []map[string]types.AttributeValue) ([]map[string]types.AttributeValue, error) {
-	got, err := s.baseItems(ctx, entries)
+	keys := make([]map[string]types.AttributeValue, 0, len(entries))
+	seen := map[string]bool{} // feed ids among keys: BatchGetItem refuses a key twice
+	for _, e := range entries {
+		keys = append(keys, map[string]types.AttributeValue{attrPK: e[attrPK], attrSK: e[attrSK]})
+		if getString(e, attrPK) == FeedPK {
+			seen[getString(e, attrSK)] = true
+		}
+	}
+	for _, e := range entries {
+		if parent, ok := strings.CutPrefix(getString(e, attrPK), ThreadPKPrefix); ok && !seen[parent] {
+			seen[parent] = true
+			keys = append(keys, feedKeyOf(parent))
+		}
+	}
+	got, err := s.getItemsChunked(ctx, keys)
 	if err != nil {
 		return nil, fmt.Errorf("read posts of %s: %w", sub, err)
 	}
-	var parentKeys []map[string]types.AttributeValue
-	seen := map[string]bool{}
-	for _, item := range got {
-		if parent := getString(item, attrParentID); parent != "" && !seen[parent] {
-			seen[parent] = true
-			parentKeys = append(parentKeys, feedKeyOf(parent))
-		}
-	}
 	parentLive := map[string]bool{}
-	if len(parentKeys) > 0 {
-		parents, err := s.getItemsChunked(ctx, parentKeys)
-		if err != nil {
-			return nil, fmt.Errorf("read parents of posts of %s: %w", sub, err)
-		}
-		for i, p := range parents {
-			parentLive[getString(parentKeys[i], attrSK)] = stateOf(p) == feedLive
+	for i, k := range keys {
+		if getString(k, attrPK) == FeedPK {
+			parentLive[getString(k, attrSK)] = stateOf(got[i]) == feedLive
 		}
 	}
 	var out []map[string]types.AttributeValue
-	for _, item := range got {
+	for _, item := range got[:len(entries)] {
 		if stateOf(item) != feedLive || getString(item, AttrAuthorKey) != sub {
 			continue
 		}
