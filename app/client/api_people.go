@@ -3,50 +3,31 @@ package client
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/postwall/postwall/app/feed"
-	"github.com/postwall/postwall/app/fetch"
 	"github.com/postwall/postwall/backend/wall"
 )
 
 // peopleAPI calls the REST routes of contract sections 8 and 9: users,
 // profiles, uploads and reports.
 type peopleAPI struct {
-	baseURL string
-	http    fetch.Doer
-	token   func(ctx context.Context) (string, error)
+	api *feed.API
 }
 
 // call sends method path (under the API's base) with body as JSON and reads
 // a 200 answer into v.
 func (p *peopleAPI) call(ctx context.Context, method, path string, body any, v any) error {
-	token, err := p.token(ctx)
-	if err != nil {
-		return err
-	}
-	h := map[string]string{"Authorization": "Bearer " + token, "Accept": "application/json"}
 	var b []byte
 	if body != nil {
+		var err error
 		if b, err = json.Marshal(body); err != nil {
 			return err
 		}
-		h["Content-Type"] = "application/json"
 	}
-	res, err := p.http.Do(ctx, fetch.Request{Method: method, URL: strings.TrimRight(p.baseURL, "/") + path, Header: h, Body: b})
-	if err != nil {
-		return err
-	}
-	if res.Status != 200 {
-		return feed.APIError(res)
-	}
-	if err := json.Unmarshal(res.Body, v); err != nil {
-		return fmt.Errorf("reading %s %s: %w", method, path, err)
-	}
-	return nil
+	return p.api.Do(ctx, method, path, b, v)
 }
 
 // user reads GET /users/{name}; ENOTFOUND when there is no such user.

@@ -41,9 +41,6 @@ type Deps struct {
 	// RetryBackoff spaces resends of the outbox after a rate limit; zero:
 	// live.DefaultRetryBackoff.
 	RetryBackoff live.Backoff
-	// Upload sends upload forms; nil: HTTP, which can in the browser and
-	// natively.
-	Upload fetch.Uploader
 }
 
 // View is everything the components show, as one value.
@@ -135,7 +132,7 @@ func New(cfg Config, deps Deps, publish func(View)) *App {
 		t, _, err := a.token(ctx)
 		return t, err
 	}}
-	a.people = &peopleAPI{baseURL: cfg.APIURL, http: deps.HTTP, token: a.api.Token}
+	a.people = &peopleAPI{api: a.api}
 	a.view.Status = live.StatusOff.String()
 	return a
 }

@@ -69,6 +69,19 @@ func CheckImage(f fetch.File) error {
 	return nil
 }
 
+// progressed records how far the upload got and says whether the shown
+// percent changed: one view per percent, not per progress event.
+func (t *Attachment) progressed(sent, total int64) bool {
+	before := t.Percent()
+	t.Sent, t.Total = sent, total
+	return t.Percent() != before
+}
+
+// uploaded records the upload's id once the file is all sent.
+func (t *Attachment) uploaded(id string) {
+	t.State, t.Upload, t.Sent = AttachUploaded, id, t.Total
+}
+
 // megabytes writes a size as people read it: 6.2 MB (MiB, as the limit).
 func megabytes(n int64) string {
 	s := strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64)
@@ -77,9 +90,6 @@ func megabytes(n int64) string {
 
 // uploader sends forms: the platform's client when it can.
 func (a *App) uploader() (fetch.Uploader, error) {
-	if a.deps.Upload != nil {
-		return a.deps.Upload, nil
-	}
 	if u, ok := a.deps.HTTP.(fetch.Uploader); ok {
 		return u, nil
 	}
@@ -180,10 +190,7 @@ func (a *App) runUpload(ctx context.Context, key string, f fetch.File) {
 		if i < 0 {
 			return
 		}
-		t := &a.attachments[i]
-		before := t.Percent()
-		t.Sent, t.Total = sent, total
-		if t.Percent() != before { // one view per percent, not per event
+		if a.attachments[i].progressed(sent, total) {
 			a.changed()
 		}
 	})
@@ -198,7 +205,7 @@ func (a *App) runUpload(ctx context.Context, key string, f fetch.File) {
 	if err != nil {
 		t.State, t.Error = AttachFailed, describe(err, "The image could not be uploaded.")
 	} else {
-		t.State, t.Upload, t.Sent = AttachUploaded, id, t.Total
+		t.uploaded(id)
 	}
 	a.changed()
 }
@@ -315,16 +322,14 @@ func (a *App) SetAvatar(ctx context.Context, f fetch.File) error {
 		if a.form.Avatar != t {
 			return
 		}
-		before := t.Percent()
-		t.Sent, t.Total = sent, total
-		if t.Percent() != before {
+		if t.progressed(sent, total) {
 			a.changed()
 		}
 	})
 	if err == nil {
 		a.mu.Lock()
 		if a.form.Avatar == t {
-			t.State, t.Upload, t.Sent = AttachUploaded, id, t.Total
+			t.uploaded(id)
 			a.changed()
 		}
 		a.mu.Unlock()

@@ -167,12 +167,6 @@ func (a *App) learnUser(u wall.User) {
 	}
 }
 
-// User returns the user named name, as last looked up.
-func (v View) User(name string) (wall.User, bool) {
-	u, ok := v.Users[name]
-	return u, ok
-}
-
 // OpenProfile shows the profile of name: the user, then the first page of
 // their posts and replies.
 func (a *App) OpenProfile(ctx context.Context, name string) {
@@ -197,9 +191,9 @@ func (a *App) OpenProfile(ctx context.Context, name string) {
 	var posts []wall.Post
 	var next string
 	if err == nil {
-		var page pageOf
-		page, err = a.userPosts(ctx, folded, "")
-		posts, next = page.posts, page.next
+		var page feed.Page
+		page, err = a.people.userPosts(ctx, folded, profilePage, "")
+		posts, next = page.Posts, page.Next
 	}
 
 	a.mu.Lock()
@@ -219,16 +213,6 @@ func (a *App) OpenProfile(ctx context.Context, name string) {
 	a.profile.More = next != ""
 	a.profile.Error = ""
 	a.changed()
-}
-
-type pageOf struct {
-	posts []wall.Post
-	next  string
-}
-
-func (a *App) userPosts(ctx context.Context, name, before string) (pageOf, error) {
-	p, err := a.people.userPosts(ctx, name, profilePage, before)
-	return pageOf{posts: p.Posts, next: p.Next}, err
 }
 
 func (a *App) profileFailed(err error, fallback string) {
@@ -253,7 +237,7 @@ func (a *App) ProfileOlder(ctx context.Context) {
 	before := p.Posts[len(p.Posts)-1].ID
 	a.mu.Unlock()
 
-	page, err := a.userPosts(ctx, p.Name, before)
+	page, err := a.people.userPosts(ctx, p.Name, profilePage, before)
 
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -264,8 +248,8 @@ func (a *App) ProfileOlder(ctx context.Context) {
 	if err != nil {
 		a.profile.Error = describe(err, "Older posts could not be loaded.")
 	} else {
-		a.profile.Posts = mergeNewestFirst(a.profile.Posts, page.posts...)
-		a.profile.More = page.next != ""
+		a.profile.Posts = mergeNewestFirst(a.profile.Posts, page.Posts...)
+		a.profile.More = page.Next != ""
 		a.profile.Error = ""
 	}
 	a.changed()

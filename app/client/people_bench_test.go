@@ -50,7 +50,7 @@ func BenchmarkFeedPageAuthors(b *testing.B) {
 	local := storage.NewMemory()
 	for b.Loop() {
 		a := New(Config{APIURL: "http://api.example/api"}, Deps{HTTP: doer, Local: local, Session: storage.NewMemory()}, nil)
-		a.people.token = func(context.Context) (string, error) { return "t", nil }
+		a.people.api.Token = func(context.Context) (string, error) { return "t", nil }
 		a.runCtx = context.Background()
 		for _, p := range [][]wall.Post{first, second} {
 			a.mu.Lock()

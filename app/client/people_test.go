@@ -271,7 +271,7 @@ func TestAuthorsAreLookedUpInBatches(t *testing.T) {
 	if len(lookups) != 2 || len(lookups[0]) != 100 || len(lookups[1]) != 50 {
 		t.Fatalf("lookups of %d names, want 100 and 50", lens(lookups))
 	}
-	if u, ok := a.View().User("user042"); !ok || u.DisplayName != "User 42" {
+	if u, ok := a.View().Users["user042"]; !ok || u.DisplayName != "User 42" {
 		t.Fatalf("user042: %+v %v", u, ok)
 	}
 

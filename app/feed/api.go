@@ -64,7 +64,7 @@ func (a *API) ListPosts(ctx context.Context, q Query) (Page, error) {
 		return Page{}, err
 	}
 	if res.Status != 200 {
-		return Page{}, APIError(res)
+		return Page{}, apiError(res)
 	}
 	var p Page
 	if err := json.Unmarshal(res.Body, &p); err != nil {
@@ -73,8 +73,9 @@ func (a *API) ListPosts(ctx context.Context, q Query) (Page, error) {
 	return p, nil
 }
 
-// do calls path (under BaseURL) and reads the answer into v.
-func (a *API) do(ctx context.Context, method, path string, body []byte, v any) error {
+// Do calls path (under BaseURL) with body as JSON (nil: none) and reads a
+// 200 answer into v; any other answer is a *wall.Error with the contract's code.
+func (a *API) Do(ctx context.Context, method, path string, body []byte, v any) error {
 	token, err := a.Token(ctx)
 	if err != nil {
 		return err
@@ -88,7 +89,7 @@ func (a *API) do(ctx context.Context, method, path string, body []byte, v any) e
 		return err
 	}
 	if res.Status != 200 {
-		return APIError(res)
+		return apiError(res)
 	}
 	if err := json.Unmarshal(res.Body, v); err != nil {
 		return fmt.Errorf("reading %s: %w", path, err)
@@ -102,7 +103,7 @@ func (a *API) GetPost(ctx context.Context, id string) (wall.Post, error) {
 	var body struct {
 		Post wall.Post `json:"post"`
 	}
-	err := a.do(ctx, "GET", "/posts/"+url.PathEscape(id), nil, &body)
+	err := a.Do(ctx, "GET", "/posts/"+url.PathEscape(id), nil, &body)
 	return body.Post, err
 }
 
@@ -121,7 +122,7 @@ func (a *API) ListReplies(ctx context.Context, id string, limit int, after strin
 		path += "?" + v.Encode()
 	}
 	var p Page
-	err := a.do(ctx, "GET", path, nil, &p)
+	err := a.Do(ctx, "GET", path, nil, &p)
 	return p, err
 }
 
@@ -147,7 +148,7 @@ func (a *API) ListNotifications(ctx context.Context, limit int, before string) (
 		path += "?" + v.Encode()
 	}
 	var n Notifications
-	err := a.do(ctx, "GET", path, nil, &n)
+	err := a.Do(ctx, "GET", path, nil, &n)
 	return n, err
 }
 
@@ -158,13 +159,13 @@ func (a *API) MarkRead(ctx context.Context, upTo string) (int, error) {
 	var r struct {
 		Unread int `json:"unread"`
 	}
-	err := a.do(ctx, "POST", "/notifications/read", body, &r)
+	err := a.Do(ctx, "POST", "/notifications/read", body, &r)
 	return r.Unread, err
 }
 
-// APIError reads {"error":{"code","message"}}, falling back on the status:
+// apiError reads {"error":{"code","message"}}, falling back on the status:
 // the one reading of the contract's errors for every REST call.
-func APIError(res fetch.Response) error {
+func apiError(res fetch.Response) error {
 	var body struct {
 		Error struct {
 			Code    string `json:"code"`

@@ -7,7 +7,6 @@
 package site
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -173,7 +172,7 @@ var screenshots = []struct {
 // id, so a later change of start_url does not make it another app, and
 // screenshots.
 func (h *handler) extendManifest() ([]byte, error) {
-	rec := &recorder{header: http.Header{}}
+	rec := &bufferedResponse{header: http.Header{}, code: http.StatusOK}
 	req, err := http.NewRequest(http.MethodGet, "/manifest.webmanifest", nil)
 	if err != nil {
 		return nil, err
@@ -194,16 +193,6 @@ func (h *handler) extendManifest() ([]byte, error) {
 	m["screenshots"] = shots
 	return json.Marshal(m)
 }
-
-// recorder keeps what a handler writes.
-type recorder struct {
-	header http.Header
-	body   bytes.Buffer
-}
-
-func (r *recorder) Header() http.Header         { return r.header }
-func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
-func (r *recorder) WriteHeader(int)             {}
 
 var versionChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 

@@ -41,9 +41,6 @@ func (c *composer) OnMount(ctx app.Context) {
 	c.alts = map[string]string{}
 	if n := len(c.Attachments); n > 0 {
 		c.lastKey = c.Attachments[n-1].Key // kept from before: no prompt
-		for _, t := range c.Attachments {
-			c.alts[t.Key] = t.Alt
-		}
 		ctx.Defer(func(app.Context) { c.syncAlts() })
 	}
 	var draft string
@@ -211,11 +208,8 @@ func (c *composer) submit(ctx app.Context) {
 		return
 	}
 	// The outbox keeps it from here on: the field can be cleared at once.
-	alts := make(map[string]string, len(c.alts))
-	for k, v := range c.alts {
-		alts[k] = v
-	}
-	ctx.NewActionWithValue(actionSend, client.Draft{Text: text, Alts: alts})
+	// The draft takes the alt texts' map: the composer starts a new one.
+	ctx.NewActionWithValue(actionSend, client.Draft{Text: text, Alts: c.alts})
 	c.alts = map[string]string{}
 	c.restored = ""
 	c.setText("")

@@ -61,6 +61,8 @@ type postList struct {
 	reveal  bool // show the held posts at the next reconcile
 	clicks  app.Func
 	scrolls app.Func
+
+	batchQueued bool // the next batch of a long list's nodes is scheduled
 }
 
 // postNode is one post's element and what was last written into it.
@@ -308,8 +310,14 @@ func (l *postList) reconcile(ctx app.Context) {
 		l.held = held
 		ctx.Update()
 	}
-	if cut < len(show) {
-		ctx.After(time.Millisecond, l.reconcile)
+	if cut < len(show) && !l.batchQueued {
+		// One chain of batches: OnUpdate reconciles too, and must not start
+		// another.
+		l.batchQueued = true
+		ctx.After(time.Millisecond, func(ctx app.Context) {
+			l.batchQueued = false
+			l.reconcile(ctx)
+		})
 	}
 }
 
