@@ -206,6 +206,39 @@ func (p *page) tolerateNetworkErrors(on bool) {
 	p.netTolerant = on
 }
 
+// stepper runs the subtests of a test that build on each other.
+type stepper struct {
+	t     *testing.T
+	pages []*page
+}
+
+// steps returns a stepper whose pages report to the subtest running.
+func steps(t *testing.T, pages ...*page) *stepper {
+	return &stepper{t: t, pages: pages}
+}
+
+// add takes in a page opened during a step: it is checked at that step's end.
+func (s *stepper) add(p *page) { s.pages = append(s.pages, p) }
+
+// run runs a subtest with the pages reporting to it, and fails it on
+// anything the browser complained about meanwhile.
+func (s *stepper) run(name string, fn func(t *testing.T)) {
+	s.t.Run(name, func(t *testing.T) {
+		for _, p := range s.pages {
+			p.t = t
+		}
+		defer func() {
+			for _, p := range s.pages {
+				p.checkClean()
+			}
+		}()
+		fn(t)
+	})
+	for _, p := range s.pages {
+		p.t = s.t
+	}
+}
+
 // checkClean fails the test on any error seen since the last check.
 func (p *page) checkClean() {
 	p.t.Helper()

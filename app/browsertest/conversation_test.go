@@ -16,23 +16,8 @@ func TestConversation(t *testing.T) {
 	b := startBrowser(t)
 	alice := b.newPage(t, 1280, 800)
 	bob := b.newPage(t, 1280, 800)
-	pages := []*page{alice, bob}
-	step := func(name string, fn func(t *testing.T)) {
-		t.Run(name, func(t *testing.T) {
-			for _, p := range pages {
-				p.t = t
-			}
-			defer func() {
-				for _, p := range pages {
-					p.checkClean()
-				}
-			}()
-			fn(t)
-		})
-		for _, p := range pages {
-			p.t = t
-		}
-	}
+	pages := steps(t, alice, bob)
+	step := pages.run
 
 	const text = "Reply to me, see https://example.com/x."
 	var postID string
@@ -149,7 +134,7 @@ func TestConversation(t *testing.T) {
 
 	step("a thread address opened in a new context", func(t *testing.T) {
 		carol := b.newPage(t, 360, 740)
-		pages = append(pages, carol)
+		pages.add(carol)
 		carol.run("opening the shared link", chromedp.Navigate(srv.base+threadPath()))
 		carol.waitJS("the welcome", `!!document.querySelector('.pw-welcome a[href^="/signup?next="]')`)
 		carol.run("signing up from it",

@@ -1,10 +1,8 @@
 package browsertest
 
 import (
-	"bytes"
 	"image"
 	"image/color"
-	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,12 +21,8 @@ func writePNG(t *testing.T, name string, w, h int, c color.Color) string {
 			img.Set(x, y, c)
 		}
 	}
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		t.Fatal(err)
-	}
 	path := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+	if err := os.WriteFile(path, encodePNG(t, img), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -43,23 +37,8 @@ func TestPeopleAndMedia(t *testing.T) {
 	b := startBrowser(t)
 	alice := b.newPage(t, 1280, 900)
 	bob := b.newPage(t, 1280, 900)
-	pages := []*page{alice, bob}
-	step := func(name string, fn func(t *testing.T)) {
-		t.Run(name, func(t *testing.T) {
-			for _, p := range pages {
-				p.t = t
-			}
-			defer func() {
-				for _, p := range pages {
-					p.checkClean()
-				}
-			}()
-			fn(t)
-		})
-		for _, p := range pages {
-			p.t = t
-		}
-	}
+	pages := steps(t, alice, bob)
+	step := pages.run
 	alice.signUp(srv.base, "alice")
 	bob.signUp(srv.base, "bob")
 
@@ -185,7 +164,7 @@ func TestPeopleAndMedia(t *testing.T) {
 
 	step("an admin deletes another person's post", func(t *testing.T) {
 		carol := b.newPage(t, 1280, 900)
-		pages = append(pages, carol)
+		pages.add(carol)
 		carol.t = t
 		carol.signUp(srv.base, "carol")
 		carol.waitJS("the Reports link for an admin", `!!document.querySelector('.pw-header a[href="/reports"]')`)

@@ -27,24 +27,7 @@ func TestWall(t *testing.T) {
 	carol := b.newPage(t, 360, 740)
 	carolIn := false
 
-	// step runs a subtest with the pages reporting to it, and fails it on
-	// anything the browser complained about meanwhile.
-	step := func(name string, fn func(t *testing.T)) {
-		t.Run(name, func(t *testing.T) {
-			for _, p := range []*page{alice, bob, carol} {
-				p.t = t
-			}
-			defer func() {
-				for _, p := range []*page{alice, bob, carol} {
-					p.checkClean()
-				}
-			}()
-			fn(t)
-		})
-		for _, p := range []*page{alice, bob, carol} {
-			p.t = t
-		}
-	}
+	step := steps(t, alice, bob, carol).run
 
 	step("sign up through the hosted UI", func(t *testing.T) {
 		alice.signUp(srv.base, "alice")
