@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -52,7 +53,16 @@ const EndpointEnv = "POSTWALL_DYNAMODB_ENDPOINT"
 // treats --port 0 as "use the default 4567", while listen(0) lets the kernel
 // pick a free port with no race. It prints the port once listening and exits
 // when its stdin closes, so a killed test binary never leaves a server behind.
+//
+// dynalite throws from a request's error handler when a client hangs up in
+// the middle of sending a body (a cancelled context does that), which would
+// end the whole server for every later test; DynamoDB shrugs such clients
+// off, so the launcher does too.
 const launcher = `
+process.on('uncaughtException', (err) => {
+  if (err && err.code === 'ECONNRESET') { console.error('dynalite: a client hung up mid-request'); return; }
+  throw err;
+});
 const dynalite = require(process.argv[1]);
 const server = dynalite({createTableMs: 0, deleteTableMs: 0, updateTableMs: 0});
 server.listen(0, '127.0.0.1', () => console.log('port ' + server.address().port));
@@ -86,15 +96,23 @@ func Start(t testing.TB) (endpoint string) {
 	if err != nil {
 		t.Fatalf("dynalite: stdout pipe: %v", err)
 	}
-	var stderr strings.Builder
+	var stderr lockedBuilder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("dynalite: start node: %v", err)
 	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
 	stop := func() {
+		select {
+		case <-done:
+			// It went before the test was over: say why, or the test's
+			// failures read as "connection refused" and nothing more.
+			t.Logf("dynalite exited during the test: %s", stderr.String())
+			return
+		default:
+		}
 		_ = stdin.Close() // the launcher exits on end of stdin
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
 		select {
 		case <-done:
 		case <-time.After(5 * time.Second):
@@ -195,4 +213,23 @@ func waitUntilAnswering(endpoint string, limit time.Duration) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// lockedBuilder is a strings.Builder that the process's output goroutine
+// and the test may use at once.
+type lockedBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuilder) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuilder) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

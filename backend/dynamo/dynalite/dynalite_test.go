@@ -2,12 +2,16 @@ package dynalite
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 )
 
 // outcome records how Start ended a test without ending this one: Skipf and
@@ -81,4 +85,26 @@ func TestMissingDynalite(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A client that hangs up halfway through a request body (a cancelled
+// context) must not take the server down for the tests after it.
+func TestSurvivesAClientHangingUpMidRequest(t *testing.T) {
+	endpoint := Start(t)
+	for range 3 {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(endpoint, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-amz-json-1.0\r\n"+
+			"X-Amz-Target: DynamoDB_20120810.ListTables\r\nContent-Length: 1000\r\n\r\n{\"Limit\":")
+		time.Sleep(20 * time.Millisecond) // the server is reading the body
+		_ = conn.Close()
+	}
+	time.Sleep(100 * time.Millisecond)
+	out, err := NewClient(endpoint).ListTables(t.Context(), &dynamodb.ListTablesInput{})
+	if err != nil {
+		t.Fatalf("after clients hung up, the server answers %v", err)
+	}
+	_ = out
 }
